@@ -1,0 +1,1 @@
+"""Adapters: the ports' implementations over real infrastructure."""

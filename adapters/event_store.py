@@ -1,0 +1,56 @@
+"""Event store configuration: SQLite files (embedded) or PostgreSQL (server mode)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+from application.settings import Settings
+
+AES_CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
+ZLIB_COMPRESSOR_TOPIC = "eventsourcing.compressor:ZlibCompressor"
+
+
+def event_store_env(settings: Settings, app_name: str) -> dict[str, str]:
+    """The eventsourcing environment for one application under these settings.
+
+    Embedded: one SQLite file per application under the data directory. Server mode: the
+    PostgreSQL database of ``TIFFIN_DATABASE_URL`` (each application its own tables).
+    Stored events are always compressed, and encrypted when a cipher key is set.
+    """
+    env = {"COMPRESSOR_TOPIC": ZLIB_COMPRESSOR_TOPIC, "CREATE_TABLE": "y"}
+    if settings.event_cipher_key is not None:
+        env["CIPHER_TOPIC"] = AES_CIPHER_TOPIC
+        env["CIPHER_KEY"] = settings.event_cipher_key.get_secret_value()
+    if settings.database_url is None:
+        env.update(_sqlite_env(settings.data_dir, app_name))
+    else:
+        env.update(postgres_env(settings.database_url))
+    return env
+
+
+def _sqlite_env(data_dir: Path, app_name: str) -> dict[str, str]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(data_dir / f"{app_name.lower()}.sqlite3"),
+        "SQLITE_LOCK_TIMEOUT": "10",
+    }
+
+
+def postgres_env(database_url: str) -> dict[str, str]:
+    """eventsourcing's POSTGRES_* settings from a ``postgresql://`` URL."""
+    params = conninfo_to_dict(database_url)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
+        "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),
+        "POSTGRES_PORT": str(params.get("port") or "5432"),
+        "POSTGRES_USER": str(params.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(params.get("password") or ""),
+    }
+    options = str(params.get("options") or "")
+    if "search_path=" in options:
+        env["POSTGRES_SCHEMA"] = options.split("search_path=", 1)[1].split()[0]
+    return env

@@ -1,0 +1,1 @@
+"""The edge: the HTTP API and the `tiffin` command line."""

@@ -1,0 +1,51 @@
+"""The ``tiffin`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from application.bootstrap import bootstrap
+from application.demo import run_demo
+from application.settings import ConfigurationError, load_settings
+
+
+def _demo(_: argparse.Namespace) -> int:
+    settings = load_settings()
+    where = settings.database_url and "PostgreSQL" or f"SQLite files in {settings.data_dir}"
+    print(f"tiffin demo: event store on {where}", flush=True)
+    with bootstrap(settings) as tiffin:
+        run_demo(tiffin, lambda line: print(line, flush=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tiffin",
+        description="Tiffin: event-sourced multi-vendor food delivery.",
+        epilog="Configuration comes from TIFFIN_* environment variables (see README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="deliver one order end to end and print its event history",
+        description="Registers a restaurant and a courier, places an order, drives it through "
+        "payment, acceptance, assignment, pickup and delivery, then prints its history.",
+    )
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except ConfigurationError as error:
+        print(f"tiffin: configuration error: {error}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

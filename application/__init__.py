@@ -1,0 +1,1 @@
+"""Tiffin's applications: one eventsourcing Application per bounded context."""

@@ -1,0 +1,62 @@
+"""The composition root: builds every application from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+
+from adapters.event_store import event_store_env
+from application.couriers import Couriers
+from application.deliveries import Deliveries
+from application.ordering import Ordering
+from application.payments import Merchant, Payments
+from application.restaurants import Restaurants
+from application.settings import Settings
+from domain.values import Money
+
+
+@dataclass
+class Tiffin:
+    """The running platform: one application per bounded context."""
+
+    settings: Settings
+    restaurants: Restaurants
+    ordering: Ordering
+    payments: Payments
+    deliveries: Deliveries
+    couriers: Couriers
+
+    def close(self) -> None:
+        for app in (self.restaurants, self.ordering, self.payments, self.deliveries, self.couriers):
+            app.close()
+
+    def __enter__(self) -> Tiffin:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def bootstrap(settings: Settings) -> Tiffin:
+    """Builds the platform on the event store the settings choose."""
+    restaurants = Restaurants(event_store_env(settings, Restaurants.name))
+    return Tiffin(
+        settings=settings,
+        restaurants=restaurants,
+        ordering=Ordering(
+            event_store_env(settings, Ordering.name),
+            restaurants=restaurants,
+            delivery_fee=Money.parse(settings.delivery_fee),
+        ),
+        payments=Payments(
+            event_store_env(settings, Payments.name),
+            merchant=Merchant(settings.merchant_vpa, settings.merchant_name),
+        ),
+        deliveries=Deliveries(event_store_env(settings, Deliveries.name)),
+        couriers=Couriers(event_store_env(settings, Couriers.name)),
+    )

@@ -1,0 +1,122 @@
+"""Ordering context: placing orders and moving them through their lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+from uuid import UUID
+
+from application.base import TiffinApplication
+from application.errors import ConcurrentChange, IdempotencyKeyReused
+from application.results import Changed
+from domain.order import DeliveryAddress, Order, order_id_for
+from domain.restaurant import LineRequest, Restaurant
+from domain.values import Cause, Money
+
+DEFAULT_DELIVERY_FEE = Money.parse("30.00")
+
+
+class RestaurantLookup(Protocol):
+    def get_restaurant(self, restaurant_id: UUID) -> Restaurant: ...
+
+
+class Ordering(TiffinApplication):
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        restaurants: RestaurantLookup,
+        delivery_fee: Money = DEFAULT_DELIVERY_FEE,
+    ) -> None:
+        super().__init__(env)
+        self.restaurants = restaurants
+        self.delivery_fee = delivery_fee
+
+    def place_order(
+        self,
+        *,
+        customer_id: str,
+        restaurant_id: UUID,
+        requests: Sequence[LineRequest],
+        delivery_address: DeliveryAddress,
+        payment_vpa: str,
+        cause: Cause,
+        idempotency_key: str | None = None,
+    ) -> Changed[Order]:
+        """Places an order priced from the live menu.
+
+        With an idempotency key the order's id derives from (customer, key): a retry of the
+        same request returns the order placed first, a different request with it is refused.
+        """
+        order = Order.place(
+            customer_id=customer_id,
+            restaurant=self.restaurants.get_restaurant(restaurant_id),
+            requests=requests,
+            delivery_address=delivery_address,
+            delivery_fee=self.delivery_fee,
+            payment_vpa=payment_vpa,
+            idempotency_key=idempotency_key,
+            cause=cause,
+        )
+        try:
+            return Changed(order, self.commit(order))
+        except ConcurrentChange:
+            if idempotency_key is None:
+                raise
+        existing = self.get_order(order_id_for(customer_id, idempotency_key))
+        if _request_of(existing) != _request_of(order):
+            raise IdempotencyKeyReused(
+                f"idempotency key {idempotency_key!r} was used for a different order"
+            ) from None
+        return Changed(existing, None)
+
+    def get_order(self, order_id: UUID, version: int | None = None) -> Order:
+        return self.load(Order, order_id, version)
+
+    def confirm_payment(self, order_id: UUID, cause: Cause) -> Changed[Order]:
+        return self.change(Order, order_id, lambda o: o.confirm_payment(cause))
+
+    def accept_order(self, order_id: UUID, prep_minutes: int, cause: Cause) -> Changed[Order]:
+        return self.change(Order, order_id, lambda o: o.accept(prep_minutes, cause))
+
+    def reject_order(self, order_id: UUID, reason: str, cause: Cause) -> Changed[Order]:
+        return self.change(Order, order_id, lambda o: o.reject(reason, cause))
+
+    def mark_ready(self, order_id: UUID, cause: Cause) -> Changed[Order]:
+        return self.change(Order, order_id, lambda o: o.mark_ready(cause))
+
+    def assign_courier(self, order_id: UUID, courier_id: str, cause: Cause) -> Changed[Order]:
+        return self.change(Order, order_id, lambda o: o.assign_courier(courier_id, cause))
+
+    def unassign_courier(self, order_id: UUID, cause: Cause) -> Changed[Order]:
+        return self.change(Order, order_id, lambda o: o.unassign_courier(cause))
+
+    def mark_picked_up(self, order_id: UUID, cause: Cause) -> Changed[Order]:
+        return self.change(Order, order_id, lambda o: o.mark_picked_up(cause))
+
+    def mark_delivered(self, order_id: UUID, cause: Cause) -> Changed[Order]:
+        return self.change(Order, order_id, lambda o: o.mark_delivered(cause))
+
+    def cancel_order(self, order_id: UUID, reason: str, cause: Cause) -> Changed[Order]:
+        return self.change(Order, order_id, lambda o: o.cancel(reason, cause))
+
+    def rate_order(
+        self,
+        order_id: UUID,
+        *,
+        restaurant_stars: int,
+        courier_stars: int,
+        cause: Cause,
+        comment: str = "",
+    ) -> Changed[Order]:
+        return self.change(
+            Order,
+            order_id,
+            lambda o: o.rate(restaurant_stars, courier_stars, comment, cause),
+        )
+
+
+def _request_of(order: Order) -> tuple[Any, ...]:
+    """What a customer asked for, to tell a retried request from a different one."""
+    lines = tuple((line.menu_item_id, line.quantity, line.notes) for line in order.lines)
+    return (order.restaurant_id, lines, order.delivery_address, order.payment_vpa)

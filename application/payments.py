@@ -1,0 +1,87 @@
+"""Payments context: UPI payments of orders, their capture and their refund."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+from uuid import UUID
+
+from application.base import TiffinApplication
+from application.results import Changed
+from domain.payment import Payment, payment_id_for
+from domain.values import Cause, Money
+
+
+@dataclass(frozen=True)
+class Merchant:
+    """The payee named in UPI intent URIs."""
+
+    vpa: str = "tiffin@upi"
+    name: str = "Tiffin"
+
+
+def upi_intent_uri(merchant: Merchant, payment_id: UUID, amount: Money, note: str) -> str:
+    """A UPI deep link (``upi://pay?...``) that a customer's UPI app can pay."""
+    query = urlencode(
+        {
+            "pa": merchant.vpa,
+            "pn": merchant.name,
+            "tr": str(payment_id),
+            "am": str(amount.amount),
+            "cu": amount.currency,
+            "tn": note,
+        },
+        quote_via=quote,
+        safe="@",
+    )
+    return f"upi://pay?{query}"
+
+
+class Payments(TiffinApplication):
+    def __init__(self, env: dict[str, str] | None = None, *, merchant: Merchant) -> None:
+        super().__init__(env)
+        self.merchant = merchant
+
+    def request_payment(
+        self, *, order_id: UUID, amount: Money, vpa: str, cause: Cause
+    ) -> Changed[Payment]:
+        payment_id = payment_id_for(order_id)
+        note = f"Tiffin order {str(order_id)[:8]}"
+        payment = Payment.request(
+            order_id=order_id,
+            amount=amount,
+            vpa=vpa,
+            upi_uri=upi_intent_uri(self.merchant, payment_id, amount, note),
+            cause=cause,
+        )
+        return Changed(payment, self.commit(payment))
+
+    def get_payment(self, payment_id: UUID) -> Payment:
+        return self.load(Payment, payment_id)
+
+    def payment_of_order(self, order_id: UUID) -> Payment:
+        return self.get_payment(payment_id_for(order_id))
+
+    def capture_payment(
+        self, payment_id: UUID, amount: Money, gateway_ref: str, cause: Cause
+    ) -> Changed[Payment]:
+        return self.change(Payment, payment_id, lambda p: p.capture(amount, gateway_ref, cause))
+
+    def fail_payment(self, payment_id: UUID, reason: str, cause: Cause) -> Changed[Payment]:
+        return self.change(Payment, payment_id, lambda p: p.fail(reason, cause))
+
+    def expire_payment(self, payment_id: UUID, cause: Cause) -> Changed[Payment]:
+        return self.change(Payment, payment_id, lambda p: p.expire(cause))
+
+    def request_refund(
+        self, payment_id: UUID, reason: str, cause: Cause, amount: Money | None = None
+    ) -> Changed[Payment]:
+        """Asks for a refund, of the whole captured amount unless ``amount`` says less."""
+        return self.change(
+            Payment,
+            payment_id,
+            lambda p: p.request_refund(p.amount if amount is None else amount, reason, cause),
+        )
+
+    def complete_refund(self, payment_id: UUID, gateway_ref: str, cause: Cause) -> Changed[Payment]:
+        return self.change(Payment, payment_id, lambda p: p.complete_refund(gateway_ref, cause))

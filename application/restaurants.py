@@ -1,0 +1,99 @@
+"""Restaurants context: registering restaurants, opening and closing them, their menus."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from application.base import TiffinApplication
+from application.results import Changed
+from domain.restaurant import MenuItem, Restaurant
+from domain.values import Cause, Location, Money
+
+
+class Restaurants(TiffinApplication):
+    def register_restaurant(
+        self,
+        *,
+        owner_id: str,
+        name: str,
+        cuisine: str,
+        address: str,
+        location: Location,
+        cause: Cause,
+        opening_hours: str = "",
+    ) -> Changed[Restaurant]:
+        restaurant = Restaurant.register(
+            owner_id=owner_id,
+            name=name,
+            cuisine=cuisine,
+            address=address,
+            location=location,
+            opening_hours=opening_hours,
+            cause=cause,
+        )
+        return Changed(restaurant, self.commit(restaurant))
+
+    def get_restaurant(self, restaurant_id: UUID) -> Restaurant:
+        return self.load(Restaurant, restaurant_id)
+
+    def set_online(self, restaurant_id: UUID, online: bool, cause: Cause) -> Changed[Restaurant]:
+        """Brings a restaurant online or takes it offline; asking for its current state is a no-op."""
+        restaurant = self.get_restaurant(restaurant_id)
+        if restaurant.online == online:
+            return Changed(restaurant, None)
+        if online:
+            restaurant.go_online(cause)
+        else:
+            restaurant.go_offline(cause)
+        return Changed(restaurant, self.commit(restaurant))
+
+    def add_menu_item(
+        self,
+        restaurant_id: UUID,
+        *,
+        name: str,
+        price: Money,
+        cause: Cause,
+        description: str = "",
+        category: str = "",
+        available: bool = True,
+    ) -> Changed[MenuItem]:
+        restaurant = self.get_restaurant(restaurant_id)
+        item = restaurant.add_menu_item(
+            name=name,
+            price=price,
+            description=description,
+            category=category,
+            available=available,
+            cause=cause,
+        )
+        return Changed(item, self.commit(restaurant))
+
+    def change_menu_item(
+        self,
+        restaurant_id: UUID,
+        item_id: UUID,
+        *,
+        cause: Cause,
+        name: str | None = None,
+        description: str | None = None,
+        price: Money | None = None,
+        category: str | None = None,
+        available: bool | None = None,
+    ) -> Changed[MenuItem]:
+        restaurant = self.get_restaurant(restaurant_id)
+        item = restaurant.change_menu_item(
+            item_id,
+            name=name,
+            description=description,
+            price=price,
+            category=category,
+            available=available,
+            cause=cause,
+        )
+        return Changed(item, self.commit(restaurant))
+
+    def remove_menu_item(
+        self, restaurant_id: UUID, item_id: UUID, cause: Cause
+    ) -> Changed[Restaurant]:
+        return self.change(Restaurant, restaurant_id, lambda r: r.remove_menu_item(item_id, cause))

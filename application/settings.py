@@ -1,0 +1,121 @@
+"""Tiffin's configuration: TIFFIN_* environment variables, checked at start-up."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "TIFFIN_"
+CIPHER_KEY_SIZES = (16, 24, 32)
+
+
+class ConfigurationError(Exception):
+    """A TIFFIN_* variable is unknown or malformed; the message names it."""
+
+
+def _require_scheme(url: str | None, schemes: tuple[str, ...]) -> str | None:
+    if url is not None and urlsplit(url).scheme not in schemes:
+        raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
+    return url
+
+
+class Settings(BaseSettings):
+    """Every setting, its default, and what is checked about it (see README: Configuration)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    redis_url: str | None = None
+    kafka_bootstrap_servers: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8443, ge=1, le=65535)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    firebase_project_id: str | None = None
+    firebase_certs_url: str = (
+        "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
+    )
+    jwt_secret: SecretStr | None = None
+    payment_webhook_secret: SecretStr | None = None
+    merchant_vpa: str = Field(default="tiffin@upi", pattern=r"^[A-Za-z0-9._\-]{2,256}@[A-Za-z]{2,64}$")
+    merchant_name: str = Field(default="Tiffin", min_length=1, max_length=100)
+    payment_gateway: Literal["simulated", "http"] = "simulated"
+    payment_gateway_url: str | None = None
+    payment_gateway_key: SecretStr | None = None
+    simulated_capture_seconds: float = Field(default=2.0, ge=-1)
+    payment_expiry_seconds: int = Field(default=900, gt=0)
+    acceptance_timeout_seconds: int = Field(default=600, gt=0)
+    event_cipher_key: SecretStr | None = None
+    delivery_fee: Decimal = Field(default=Decimal("30.00"), ge=0, decimal_places=2)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, url: str | None) -> str | None:
+        return _require_scheme(url, ("postgresql", "postgres"))
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        return _require_scheme(url, ("redis", "rediss", "unix"))
+
+    @field_validator("payment_gateway_url")
+    @classmethod
+    def _gateway_url(cls, url: str | None) -> str | None:
+        return _require_scheme(url, ("http", "https"))
+
+    @field_validator("event_cipher_key")
+    @classmethod
+    def _cipher_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is None:
+            return None
+        try:
+            raw = base64.b64decode(key.get_secret_value(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("must be base64") from None
+        if len(raw) not in CIPHER_KEY_SIZES:
+            raise ValueError("must decode to 16, 24 or 32 bytes (AES-128/192/256)")
+        return key
+
+    @model_validator(mode="after")
+    def _paired_settings(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TIFFIN_TLS_CERT and TIFFIN_TLS_KEY must be set together")
+        if self.payment_gateway == "http" and not self.payment_gateway_url:
+            raise ValueError("TIFFIN_PAYMENT_GATEWAY=http needs TIFFIN_PAYMENT_GATEWAY_URL")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True on the embedded default (SQLite files, everything in one process)."""
+        return self.database_url is None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Reads the TIFFIN_* variables; raises ConfigurationError naming the one that is wrong."""
+    environ = os.environ if environ is None else environ
+    values = {
+        name[len(ENV_PREFIX) :].lower(): value
+        for name, value in environ.items()
+        if name.startswith(ENV_PREFIX) and value != ""
+    }
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        problems = []
+        for problem in error.errors():
+            where = ENV_PREFIX + "_".join(str(part) for part in problem["loc"]).upper()
+            message = problem["msg"].removeprefix("Value error, ")
+            if problem["type"] == "extra_forbidden":
+                message = "is not a Tiffin setting (see README: Configuration)"
+            problems.append(f"{where}: {message}" if problem["loc"] else message)
+        raise ConfigurationError("; ".join(problems)) from None

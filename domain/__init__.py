@@ -1,0 +1,1 @@
+"""Tiffin's domain model: aggregates, value objects and domain errors (no I/O)."""
