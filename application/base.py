@@ -28,7 +28,7 @@ class TiffinApplication(Application[UUID]):
     def load(self, kind: type[A], aggregate_id: UUID, version: int | None = None) -> A:
         """The aggregate of this kind with this id (as it was at ``version``, if given)."""
         try:
-            aggregate = self.repository.get(aggregate_id, version=version)
+            aggregate: Aggregate = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
             raise NotFound(kind.__name__.lower(), aggregate_id) from None
         if not isinstance(aggregate, kind):
@@ -44,9 +44,7 @@ class TiffinApplication(Application[UUID]):
             raise ConcurrentChange(f"{ids} changed concurrently; reload and retry") from None
         return recordings[-1].notification.id if recordings else None
 
-    def change(
-        self, kind: type[A], aggregate_id: UUID, command: Callable[[A], T]
-    ) -> Changed[A]:
+    def change(self, kind: type[A], aggregate_id: UUID, command: Callable[[A], T]) -> Changed[A]:
         """Loads an aggregate, runs a command on it and saves what the command decided."""
         aggregate = self.load(kind, aggregate_id)
         command(aggregate)

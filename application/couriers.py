@@ -10,6 +10,7 @@ from application.results import Changed
 from domain.courier import Courier, courier_id_for
 from domain.values import Cause
 
+
 class Couriers(TiffinApplication):
     def register_courier(
         self, *, owner_id: str, name: str, vehicle_type: str, cause: Cause, license_plate: str = ""

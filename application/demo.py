@@ -36,13 +36,21 @@ def run_demo(tiffin: Tiffin, say: Say = print) -> list[HistoryEntry]:
         restaurant.id, name="Masala dosa", price=Money.parse("120.00"), category="dosa", cause=owner
     ).value
     coffee = tiffin.restaurants.add_menu_item(
-        restaurant.id, name="Filter coffee", price=Money.parse("45.50"), category="drinks", cause=owner
+        restaurant.id,
+        name="Filter coffee",
+        price=Money.parse("45.50"),
+        category="drinks",
+        cause=owner,
     ).value
     tiffin.restaurants.set_online(restaurant.id, True, owner)
     say(f"restaurant  {restaurant.name} ({restaurant.id}) online with 2 menu items")
 
     courier = tiffin.couriers.register_courier(
-        owner_id=rider.actor_id, name="Ravi", vehicle_type="scooter", license_plate="KA01AB1234", cause=rider
+        owner_id=rider.actor_id,
+        name="Ravi",
+        vehicle_type="scooter",
+        license_plate="KA01AB1234",
+        cause=rider,
     ).value
     tiffin.couriers.set_on_shift(courier.id, True, rider)
     say(f"courier     {courier.name} ({courier.id}) on shift")
@@ -52,8 +60,11 @@ def run_demo(tiffin: Tiffin, say: Say = print) -> list[HistoryEntry]:
         restaurant_id=restaurant.id,
         requests=[LineRequest(dosa.id, 2, "extra chutney"), LineRequest(coffee.id, 1)],
         delivery_address=DeliveryAddress(
-            line1="48 Residency Road", city="Bengaluru", postal_code="560025",
-            location=Location(12.9667, 77.6067), phone="+919800000001",
+            line1="48 Residency Road",
+            city="Bengaluru",
+            postal_code="560025",
+            location=Location(12.9667, 77.6067),
+            phone="+919800000001",
         ),
         payment_vpa="asha@okbank",
         idempotency_key=f"demo-{run}",
@@ -69,7 +80,9 @@ def run_demo(tiffin: Tiffin, say: Say = print) -> list[HistoryEntry]:
     tiffin.ordering.confirm_payment(order.id, saga)
     tiffin.ordering.accept_order(order.id, 15, owner)
     delivery = tiffin.deliveries.request_delivery(
-        order_id=order.id, pickup=restaurant.location, dropoff=order.delivery_address.location,
+        order_id=order.id,
+        pickup=restaurant.location,
+        dropoff=order.delivery_address.location,
         cause=saga,
     ).value
     tiffin.couriers.take_delivery(courier.id, delivery.id, saga)

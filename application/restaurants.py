@@ -37,7 +37,7 @@ class Restaurants(TiffinApplication):
         return self.load(Restaurant, restaurant_id)
 
     def set_online(self, restaurant_id: UUID, online: bool, cause: Cause) -> Changed[Restaurant]:
-        """Brings a restaurant online or takes it offline; asking for its current state is a no-op."""
+        """Brings a restaurant online or takes it offline; its current state again is a no-op."""
         restaurant = self.get_restaurant(restaurant_id)
         if restaurant.online == online:
             return Changed(restaurant, None)

@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     )
     jwt_secret: SecretStr | None = None
     payment_webhook_secret: SecretStr | None = None
-    merchant_vpa: str = Field(default="tiffin@upi", pattern=r"^[A-Za-z0-9._\-]{2,256}@[A-Za-z]{2,64}$")
+    merchant_vpa: str = Field(
+        default="tiffin@upi", pattern=r"^[A-Za-z0-9._\-]{2,256}@[A-Za-z]{2,64}$"
+    )
     merchant_name: str = Field(default="Tiffin", min_length=1, max_length=100)
     payment_gateway: Literal["simulated", "http"] = "simulated"
     payment_gateway_url: str | None = None

@@ -10,7 +10,6 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import CourierBusy, CourierOffShift, IllegalTransition, InvalidVehicleType
 from domain.values import Cause, require_text
 
-
 COURIER_NAMESPACE = uuid5(NAMESPACE_URL, "https://tiffin.invalid/couriers")
 
 
@@ -104,7 +103,9 @@ class Courier(Aggregate):
 
     def release_delivery(self, delivery_id: UUID, cause: Cause) -> None:
         if self.active_delivery_id != delivery_id:
-            raise IllegalTransition("courier", f"release delivery {delivery_id} from", "not carrying it")
+            raise IllegalTransition(
+                "courier", f"release delivery {delivery_id} from", "not carrying it"
+            )
         self._delivery_released(delivery_id=delivery_id, cause=cause)
 
     @event("DeliveryReleased")

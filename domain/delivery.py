@@ -43,7 +43,9 @@ class Delivery(Aggregate):
         return delivery_id_for(order_id)
 
     @event("Requested")
-    def __init__(self, *, order_id: UUID, pickup: Location, dropoff: Location, cause: Cause) -> None:
+    def __init__(
+        self, *, order_id: UUID, pickup: Location, dropoff: Location, cause: Cause
+    ) -> None:
         self.order_id = order_id
         self.pickup = pickup
         self.dropoff = dropoff

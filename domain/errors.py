@@ -77,7 +77,7 @@ class IllegalTransition(StateConflict):
     """A lifecycle step that the aggregate's current status does not allow."""
 
     def __init__(self, aggregate: str, action: str, status: str) -> None:
-        super().__init__(f"cannot {action} a {aggregate} that is {status}")
+        super().__init__(f"cannot {action} the {aggregate}: it is {status}")
         self.aggregate = aggregate
         self.action = action
         self.status = status

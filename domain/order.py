@@ -228,7 +228,9 @@ class Order(Aggregate):
     def cancel(self, reason: str, cause: Cause) -> None:
         allowed = CANCELLABLE_BY_ROLE.get(cause.role, frozenset())
         if self.status not in allowed:
-            raise OrderNotCancellable(f"a {cause.role} cannot cancel an order that is {self.status}")
+            raise OrderNotCancellable(
+                f"a {cause.role} cannot cancel an order that is {self.status}"
+            )
         self._cancelled(reason=require_text(reason, "reason", 500), cause=cause)
 
     @event("Cancelled")

@@ -1,0 +1,83 @@
+"""The installed ``tiffin`` command, run as a user would run it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TIFFIN = shutil.which("tiffin", path=str(Path(sys.executable).parent)) or shutil.which("tiffin")
+ORDER_EVENTS = [
+    "Placed",
+    "Paid",
+    "Accepted",
+    "CourierAssigned",
+    "ReadyForPickup",
+    "PickedUp",
+    "Delivered",
+    "Rated",
+]
+
+
+def run_tiffin(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    assert TIFFIN is not None, "the tiffin console script is not installed"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TIFFIN_")}
+    return subprocess.run(
+        [TIFFIN, *args], env={**clean, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def environ(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    env = {"TIFFIN_DATA_DIR": str(tmp_path / "var")}
+    if request.param == "postgres":
+        env["TIFFIN_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    return env
+
+
+def test_demo_delivers_an_order_and_prints_its_history(environ: dict[str, str]) -> None:
+    result = run_tiffin("demo", env=environ)
+
+    assert result.returncode == 0, result.stderr
+    order_rows = re.findall(r"^\S+ \S+\s+order\s+(\d+)\s+(\w+)\s+(\w+):", result.stdout, re.M)
+    assert [(int(v), name) for v, name, _ in order_rows] == list(enumerate(ORDER_EVENTS, 1))
+    assert {role for _, _, role in order_rows} == {"customer", "system", "restaurant", "courier"}
+    assert re.search(r"^\S+ \S+\s+payment\s+2\s+Captured", result.stdout, re.M)
+    assert re.search(r"^\S+ \S+\s+delivery\s+4\s+Delivered", result.stdout, re.M)
+
+
+def test_demo_on_the_embedded_default_keeps_its_events_in_the_data_directory(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "var"
+
+    result = run_tiffin("demo", env={"TIFFIN_DATA_DIR": str(data_dir)})
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in data_dir.glob("*.sqlite3")) == [
+        "couriers.sqlite3",
+        "deliveries.sqlite3",
+        "ordering.sqlite3",
+        "payments.sqlite3",
+        "restaurants.sqlite3",
+    ]
+
+
+def test_a_bad_setting_stops_the_command_with_the_variable_named(tmp_path: Path) -> None:
+    result = run_tiffin("demo", env={"TIFFIN_DATA_DIR": str(tmp_path), "TIFFIN_PORT": "http"})
+
+    assert result.returncode == 2
+    assert "TIFFIN_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_the_commands() -> None:
+    result = run_tiffin("--help", env={})
+
+    assert result.returncode == 0
+    assert "demo" in result.stdout

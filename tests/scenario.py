@@ -1,0 +1,79 @@
+"""Builders for the parties of an order, driven through the real applications."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import uuid4
+
+from application.bootstrap import Tiffin
+from domain.courier import Courier
+from domain.order import DeliveryAddress, Order
+from domain.restaurant import LineRequest, MenuItem, Restaurant
+from domain.values import Cause, Location, Money, Role
+
+
+def cause(role: Role, actor_id: str | None = None) -> Cause:
+    return Cause(actor_id or f"{role}-{uuid4().hex[:8]}", role, f"test-{uuid4().hex[:8]}")
+
+
+SAGA = Cause("order-saga", Role.SYSTEM, "test")
+HOME = DeliveryAddress(
+    line1="48 Residency Road",
+    city="Bengaluru",
+    postal_code="560025",
+    location=Location(12.9667, 77.6067),
+    phone="+919812345678",
+)
+
+
+@dataclass
+class Kitchen:
+    restaurant: Restaurant
+    owner: Cause
+    dosa: MenuItem
+    coffee: MenuItem
+
+
+def open_kitchen(tiffin: Tiffin) -> Kitchen:
+    owner = cause(Role.RESTAURANT)
+    restaurants = tiffin.restaurants
+    restaurant = restaurants.register_restaurant(
+        owner_id=owner.actor_id,
+        name="Vidyarthi Bhavan",
+        cuisine="south indian",
+        address="32 Gandhi Bazaar",
+        location=Location(12.9452, 77.5713),
+        cause=owner,
+    ).value
+    dosa = restaurants.add_menu_item(
+        restaurant.id, name="Masala dosa", price=Money.parse("120.00"), cause=owner
+    ).value
+    coffee = restaurants.add_menu_item(
+        restaurant.id, name="Filter coffee", price=Money.parse("45.50"), cause=owner
+    ).value
+    restaurants.set_online(restaurant.id, True, owner)
+    return Kitchen(restaurants.get_restaurant(restaurant.id), owner, dosa, coffee)
+
+
+def place(tiffin: Tiffin, kitchen: Kitchen, customer: Cause, key: str | None = None) -> Order:
+    return tiffin.ordering.place_order(
+        customer_id=customer.actor_id,
+        restaurant_id=kitchen.restaurant.id,
+        requests=[
+            LineRequest(kitchen.dosa.id, 2, "extra chutney"),
+            LineRequest(kitchen.coffee.id, 1),
+        ],
+        delivery_address=HOME,
+        payment_vpa="asha@okbank",
+        cause=customer,
+        idempotency_key=key,
+    ).value
+
+
+def courier_on_shift(tiffin: Tiffin) -> tuple[Courier, Cause]:
+    rider = cause(Role.COURIER)
+    courier = tiffin.couriers.register_courier(
+        owner_id=rider.actor_id, name="Ravi", vehicle_type="scooter", cause=rider
+    ).value
+    tiffin.couriers.set_on_shift(courier.id, True, rider)
+    return tiffin.couriers.get_courier(courier.id), rider
