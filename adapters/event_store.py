@@ -8,6 +8,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from application.settings import Settings
 
+GROUP_COMMIT_FACTORY_TOPIC = "adapters.group_commit:GroupCommitFactory"
 AES_CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
 ZLIB_COMPRESSOR_TOPIC = "eventsourcing.compressor:ZlibCompressor"
 
@@ -16,7 +17,8 @@ def event_store_env(settings: Settings, app_name: str) -> dict[str, str]:
     """The eventsourcing environment for one application under these settings.
 
     Embedded: one SQLite file per application under the data directory. Server mode: the
-    PostgreSQL database of ``TIFFIN_DATABASE_URL`` (each application its own tables).
+    PostgreSQL database of ``TIFFIN_DATABASE_URL`` (each application its own tables), written
+    through the group-commit recorder.
     Stored events are always compressed, and encrypted when a cipher key is set.
     """
     env = {"COMPRESSOR_TOPIC": ZLIB_COMPRESSOR_TOPIC, "CREATE_TABLE": "y"}
@@ -27,6 +29,9 @@ def event_store_env(settings: Settings, app_name: str) -> dict[str, str]:
         env.update(_sqlite_env(settings.data_dir, app_name))
     else:
         env.update(postgres_env(settings.database_url))
+        env["PERSISTENCE_MODULE"] = GROUP_COMMIT_FACTORY_TOPIC
+        env["GROUP_COMMIT_MAX_BATCH"] = str(settings.write_batch_max)
+        env["GROUP_COMMIT_IN_FLIGHT"] = str(settings.write_batches_in_flight)
     return env
 
 

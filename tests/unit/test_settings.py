@@ -68,7 +68,7 @@ def test_a_database_url_selects_postgresql_with_its_parts() -> None:
 
     env = event_store_env(settings, "Ordering")
 
-    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    assert env["PERSISTENCE_MODULE"] == "adapters.group_commit:GroupCommitFactory"
     assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"]) == ("db.internal", "6543")
     assert (env["POSTGRES_DBNAME"], env["POSTGRES_USER"]) == ("orders", "tiffin")
     assert env["POSTGRES_PASSWORD"] == "s3cret"
