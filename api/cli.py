@@ -20,6 +20,12 @@ def _demo(_: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(arguments: Sequence[str]) -> int:
+    from bench.__main__ import main as bench_main  # the benchmarks load only when asked for
+
+    return bench_main(arguments)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tiffin",
@@ -34,11 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
         "payment, acceptance, assignment, pickup and delivery, then prints its history.",
     )
     demo.set_defaults(run=_demo)
+    commands.add_parser(
+        "bench",
+        help="benchmark the write path and replay against PostgreSQL (see `tiffin bench --help`)",
+        add_help=False,
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["bench"]:  # its own options, including its own --help
+        return _bench(arguments[1:])
+    args = build_parser().parse_args(arguments)
     try:
         code: int = args.run(args)
     except ConfigurationError as error:

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     acceptance_timeout_seconds: int = Field(default=600, gt=0)
     event_cipher_key: SecretStr | None = None
     write_batch_max: int = Field(default=500, ge=1, le=10_000)
-    write_batches_in_flight: int = Field(default=2, ge=1, le=8)
+    write_batches_in_flight: int = Field(default=1, ge=1, le=8)
     delivery_fee: Decimal = Field(default=Decimal("30.00"), ge=0, decimal_places=2)
 
     @field_validator("database_url")

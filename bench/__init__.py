@@ -1,0 +1,1 @@
+"""Tiffin's benchmarks: write path and replay against the PostgreSQL on this machine."""

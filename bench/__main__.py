@@ -1,0 +1,50 @@
+"""``python -m bench`` (also ``tiffin bench``): the write-path and replay benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.database import scratch_database
+from bench.report import table, write_json
+from bench.suite import progress, run
+
+DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tiffin bench",
+        description="Measures raw INSERT commits, eventsourcing's default save path, Tiffin's "
+        "group-commit path and replay side by side in one run, in a scratch database.",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--seconds", type=float, default=5.0, help="time per row (max 20)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 0.5 s per row")
+    parser.add_argument(
+        "--server-url",
+        default=os.environ.get("TIFFIN_BENCH_SERVER_URL", DEFAULT_SERVER),
+        help="PostgreSQL server to create the scratch database on "
+        "(default: $TIFFIN_BENCH_SERVER_URL or %(default)s)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    seconds = 0.5 if args.quick else args.seconds
+    if not 0 < seconds <= 20:
+        build_parser().error("--seconds must be more than 0 and at most 20")
+    with scratch_database(args.server_url) as database_url:
+        rows = run(database_url, seconds, progress)
+    print(table(rows))
+    if args.json:
+        write_json(rows, args.json, {"seconds_per_row": seconds, "cpus": os.cpu_count()})
+        progress(f"results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""(b) eventsourcing's default PostgreSQL save path and (c) Tiffin's group-commit path."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from eventsourcing.domain import Aggregate, event
+
+from adapters.event_store import GROUP_COMMIT_FACTORY_TOPIC, ZLIB_COMPRESSOR_TOPIC, postgres_env
+from application.base import TiffinApplication
+from bench.harness import Measurement, run_writers
+
+LIBRARY_TOPIC = "eventsourcing.postgres"
+
+
+class BenchOrder(Aggregate):
+    """One event of about 300 bytes per save, like an order placement."""
+
+    @event("Placed")
+    def __init__(self, note: str) -> None:
+        self.note = note
+
+
+class BenchStore(TiffinApplication):
+    name = "BenchStore"
+
+
+def bench_app(database_url: str, module: str, writers: int) -> BenchStore:
+    return BenchStore(
+        {
+            **postgres_env(database_url),
+            "PERSISTENCE_MODULE": module,
+            "COMPRESSOR_TOPIC": ZLIB_COMPRESSOR_TOPIC,
+            "CREATE_TABLE": "y",
+            "POSTGRES_POOL_SIZE": str(writers + 2),
+            "POSTGRES_MAX_OVERFLOW": "4",
+        }
+    )
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    measurement: Measurement
+    skipped: int | None  # events the follower passed over (None: no follower ran)
+
+
+def _save_new_order(app: BenchStore) -> Callable[[], object]:
+    note = os.urandom(110).hex()  # ~300 bytes of event state, hardly compressible
+    return lambda: app.save(BenchOrder(note))
+
+
+@contextmanager
+def _follower(app: BenchStore) -> Iterator[Callable[[], set[int]]]:
+    """Tails the notification log like a projector while the writers run."""
+    seen: set[int] = set()
+    stop = threading.Event()
+
+    def follow() -> None:
+        last = app.recorder.max_notification_id() or 0
+        while True:
+            finished = stop.is_set()
+            page = app.recorder.select_notifications(start=last + 1, limit=1000)
+            seen.update(n.id for n in page)
+            if page:
+                last = page[-1].id
+            elif finished:
+                return
+            else:
+                stop.wait(0.002)
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+
+    def result() -> set[int]:
+        stop.set()
+        thread.join()
+        return seen
+
+    yield result
+
+
+def measure_saves(
+    database_url: str, module: str, writers: int, seconds: float, follow: bool
+) -> WriteResult:
+    """Saves new one-event aggregates from ``writers`` threads through the given path."""
+    with bench_app(database_url, module, writers) as app:
+        head = app.recorder.max_notification_id() or 0
+        if not follow:
+            return WriteResult(run_writers(writers, seconds, lambda _: _save_new_order(app)), None)
+        with _follower(app) as seen:
+            measurement = run_writers(writers, seconds, lambda _: _save_new_order(app))
+            followed = seen()
+        committed = {
+            n.id for n in app.recorder.select_notifications(start=head + 1, limit=10_000_000)
+        }
+        return WriteResult(measurement, len(committed - followed))
+
+
+def library_path() -> str:
+    return LIBRARY_TOPIC
+
+
+def tiffin_path() -> str:
+    return GROUP_COMMIT_FACTORY_TOPIC
