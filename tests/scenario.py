@@ -17,6 +17,16 @@ def cause(role: Role, actor_id: str | None = None) -> Cause:
 
 
 SAGA = Cause("order-saga", Role.SYSTEM, "test")
+DELIVERED_ORDER_EVENTS = (
+    "Placed",
+    "Paid",
+    "Accepted",
+    "CourierAssigned",
+    "ReadyForPickup",
+    "PickedUp",
+    "Delivered",
+    "Rated",
+)
 HOME = DeliveryAddress(
     line1="48 Residency Road",
     city="Bengaluru",

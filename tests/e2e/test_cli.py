@@ -11,17 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.scenario import DELIVERED_ORDER_EVENTS
+
 TIFFIN = shutil.which("tiffin", path=str(Path(sys.executable).parent)) or shutil.which("tiffin")
-ORDER_EVENTS = [
-    "Placed",
-    "Paid",
-    "Accepted",
-    "CourierAssigned",
-    "ReadyForPickup",
-    "PickedUp",
-    "Delivered",
-    "Rated",
-]
 
 
 def run_tiffin(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -45,7 +37,9 @@ def test_demo_delivers_an_order_and_prints_its_history(environ: dict[str, str]) 
 
     assert result.returncode == 0, result.stderr
     order_rows = re.findall(r"^\S+ \S+\s+order\s+(\d+)\s+(\w+)\s+(\w+):", result.stdout, re.M)
-    assert [(int(v), name) for v, name, _ in order_rows] == list(enumerate(ORDER_EVENTS, 1))
+    assert [(int(v), name) for v, name, _ in order_rows] == list(
+        enumerate(DELIVERED_ORDER_EVENTS, 1)
+    )
     assert {role for _, _, role in order_rows} == {"customer", "system", "restaurant", "courier"}
     assert re.search(r"^\S+ \S+\s+payment\s+2\s+Captured", result.stdout, re.M)
     assert re.search(r"^\S+ \S+\s+delivery\s+4\s+Delivered", result.stdout, re.M)
