@@ -34,7 +34,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
 from eventsourcing.utils import resolve_topic
-from psycopg import Connection
+from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
@@ -119,6 +119,15 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             )
         )
         self._insert_batch = SQL("SELECT * FROM {}.{}(%s, %s, %s, %s, %s)").format(schema, function)
+
+    def _create_table(self, curs: Cursor[DictRow]) -> None:
+        # Replicas starting together would otherwise race on CREATE OR REPLACE FUNCTION
+        # ("tuple concurrently updated"): one at a time creates the tables and functions.
+        curs.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))",
+            (f"tiffin-ddl:{self.datastore.schema}.{self.events_table_name}",),
+        )
+        super()._create_table(curs)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,9 +14,10 @@ from eventsourcing.domain import Aggregate, event
 
 from adapters.event_store import GROUP_COMMIT_FACTORY_TOPIC, ZLIB_COMPRESSOR_TOPIC, postgres_env
 from application.base import TiffinApplication
-from bench.harness import Measurement, run_writers
+from bench.harness import Measurement, run_writers, summarise, time_writers
 
 LIBRARY_TOPIC = "eventsourcing.postgres"
+PROCESS_START_SECONDS = 3.0  # time for the spawned processes to import and connect
 
 
 class BenchOrder(Aggregate):
@@ -106,3 +109,25 @@ def library_path() -> str:
 
 def tiffin_path() -> str:
     return GROUP_COMMIT_FACTORY_TOPIC
+
+
+def _process_writers(
+    database_url: str, module: str, threads: int, seconds: float, start_at: float
+) -> tuple[float, list[float]]:
+    with bench_app(database_url, module, threads) as app:
+        return time_writers(threads, seconds, lambda _: _save_new_order(app), start_at=start_at)
+
+
+def measure_saves_in_processes(
+    database_url: str, module: str, processes: int, threads: int, seconds: float
+) -> Measurement:
+    """Writers spread over several processes, as API replicas would be, starting together."""
+    start_at = time.time() + PROCESS_START_SECONDS
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(processes) as pool:
+        results = pool.starmap(
+            _process_writers,
+            [(database_url, module, threads, seconds, start_at)] * processes,
+        )
+    elapsed = max(e for e, _ in results)
+    return summarise(processes * threads, elapsed, [t for _, ts in results for t in ts])

@@ -29,6 +29,30 @@ def run_writers(
     warmup: int = 3,
 ) -> Measurement:
     """Each writer thread repeats its operation until the time is up, timing every call."""
+    elapsed, timings = time_writers(writers, seconds, make_operation, warmup)
+    return summarise(writers, elapsed, timings)
+
+
+def summarise(writers: int, elapsed: float, timings: list[float]) -> Measurement:
+    timings = sorted(timings)
+    return Measurement(
+        writers=writers,
+        seconds=elapsed,
+        operations=len(timings),
+        p50_ms=statistics.median(timings) * 1000 if timings else 0.0,
+        p99_ms=timings[int(len(timings) * 0.99) - 1] * 1000 if timings else 0.0,
+    )
+
+
+def time_writers(
+    writers: int,
+    seconds: float,
+    make_operation: Callable[[int], Callable[[], object]],
+    warmup: int = 3,
+    start_at: float | None = None,
+) -> tuple[float, list[float]]:
+    """The elapsed time and every call's latency; ``start_at`` (a ``time.time()``) lets several
+    processes start together."""
     operations = [make_operation(n) for n in range(writers)]
     for operation in operations:
         for _ in range(warmup):
@@ -48,17 +72,12 @@ def run_writers(
     threads = [threading.Thread(target=writer, args=(n,), daemon=True) for n in range(writers)]
     for thread in threads:
         thread.start()
+    if start_at is not None:
+        time.sleep(max(0.0, start_at - time.time()))
     deadline[0] = time.perf_counter() + seconds
     began = time.perf_counter()
     start.wait()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
-    timings = sorted(t for per_writer in latencies for t in per_writer)
-    return Measurement(
-        writers=writers,
-        seconds=elapsed,
-        operations=len(timings),
-        p50_ms=statistics.median(timings) * 1000 if timings else 0.0,
-        p99_ms=timings[int(len(timings) * 0.99) - 1] * 1000 if timings else 0.0,
-    )
+    return elapsed, [t for per_writer in latencies for t in per_writer]

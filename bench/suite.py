@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from bench.event_store import library_path, measure_saves, tiffin_path
+from bench.event_store import (
+    library_path,
+    measure_saves,
+    measure_saves_in_processes,
+    tiffin_path,
+)
 from bench.harness import Measurement
 from bench.raw_insert import measure_raw_inserts
 from bench.replay import measure_replay
@@ -16,6 +21,7 @@ from bench.replay import measure_replay
 RAW_WRITERS = (1, 4, 16)
 LIBRARY_WRITERS = (1, 4, 16)
 TIFFIN_WRITERS = (1, 4, 16, 64)
+SPREAD = (4, 4)  # processes, writers each: 16 writers the way API replicas would write
 
 
 @dataclass
@@ -60,6 +66,17 @@ def plan(database_url: str, seconds: float) -> list[tuple[str, Callable[[], Row]
         (f"(c) tiffin group-commit save, {w} writers + a follower", partial(tiffin, w))
         for w in TIFFIN_WRITERS
     ]
+
+    def tiffin_processes() -> Row:
+        m = measure_saves_in_processes(database_url, tiffin_path(), *SPREAD, seconds)
+        return Row.of("c", "tiffin group commit", m, processes=SPREAD[0])
+
+    steps.append(
+        (
+            f"(c) tiffin group-commit save, {SPREAD[0]} processes x {SPREAD[1]} writers",
+            tiffin_processes,
+        )
+    )
 
     def replay() -> Row:
         result = measure_replay(database_url, min(seconds * 4, 20.0))

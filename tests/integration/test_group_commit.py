@@ -126,3 +126,19 @@ def test_every_save_waits_for_its_own_commit_and_none_is_lost_when_the_app_close
     with ledger(postgres_url) as reopened:
         assert all(reopened.load(Tally, t.id).label == t.label for t in tallies)
         assert reopened.recorder.max_notification_id() == max(p for p in positions if p)
+
+
+def test_replicas_starting_together_create_the_tables_and_functions_once(
+    postgres_url: str,
+) -> None:
+    start = threading.Barrier(8)
+
+    def start_replica(_: int) -> int | None:
+        start.wait()
+        with ledger(postgres_url) as replica:
+            return replica.commit(Tally("first write"))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        positions = list(pool.map(start_replica, range(8)))
+
+    assert sorted(p for p in positions if p is not None) == list(range(1, 9))
