@@ -37,8 +37,8 @@ MAY_CANCEL = {
     Role.SYSTEM: BEFORE_PICKUP,
 }
 
-PREP_MINUTES = mostly(st.integers(min_value=1, max_value=240), st.sampled_from([0, -1, 241]))
-STARS = mostly(st.integers(min_value=1, max_value=5), st.sampled_from([0, 6, -1]))
+PREP_MINUTES = mostly(st.integers(min_value=1, max_value=240), st.sampled_from([0, 241]))
+STARS = mostly(st.integers(min_value=1, max_value=5), st.sampled_from([0, 6]))
 # Mostly the two roles whose rights are narrowest: customers, and couriers who have none.
 CANCELLERS = mostly(st.sampled_from([Role.CUSTOMER, Role.COURIER]), st.sampled_from(Role))
 COURIER_IDS = mostly(st.sampled_from(["courier-1", "courier-2"]), st.sampled_from(["", "  "]))

@@ -1,0 +1,134 @@
+"""The numeric limits of the rules, each side of every edge, checked deterministically.
+
+The state machines reach these edges at random; these tests pin them on every run.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import pytest
+
+from domain.errors import (
+    InvalidPrepMinutes,
+    InvalidPrice,
+    InvalidQuantity,
+    InvalidStars,
+    RefundExceedsCapture,
+)
+from domain.order import DeliveryAddress, Order
+from domain.payment import Payment
+from domain.restaurant import LineRequest, MenuItem, Restaurant
+from domain.values import Location, Money, Role
+from tests.unit.domain.aggregate_machine import cause
+
+OWNER = cause(Role.RESTAURANT, "owner-1")
+CUSTOMER = cause(Role.CUSTOMER, "customer-1")
+SAGA = cause(Role.SYSTEM, "order-saga")
+
+
+def online_kitchen() -> tuple[Restaurant, MenuItem]:
+    restaurant = Restaurant.register(
+        owner_id=OWNER.actor_id,
+        name="Vidyarthi Bhavan",
+        cuisine="south indian",
+        address="32 Gandhi Bazaar",
+        location=Location(12.9452, 77.5713),
+        opening_hours="",
+        cause=OWNER,
+    )
+    restaurant.go_online(OWNER)
+    return restaurant, restaurant.add_menu_item(name="dosa", price=Money(12_000), cause=OWNER)
+
+
+def paid_order() -> Order:
+    restaurant, dosa = online_kitchen()
+    order = Order.place(
+        customer_id=CUSTOMER.actor_id,
+        restaurant=restaurant,
+        requests=[LineRequest(dosa.id, 1)],
+        delivery_address=DeliveryAddress("1 MG Road", "Bengaluru", "560001", Location(0, 0)),
+        delivery_fee=Money(3_000),
+        payment_vpa="asha@okbank",
+        cause=CUSTOMER,
+    )
+    order.confirm_payment(SAGA)
+    return order
+
+
+def delivered_order() -> Order:
+    order = paid_order()
+    order.accept(10, OWNER)
+    order.assign_courier("courier-1", SAGA)
+    order.mark_ready(OWNER)
+    order.mark_picked_up(SAGA)
+    order.mark_delivered(SAGA)
+    return order
+
+
+@pytest.mark.parametrize("minor", [0, -1])
+def test_a_menu_item_must_cost_more_than_nothing(minor: int) -> None:
+    restaurant, dosa = online_kitchen()
+    with pytest.raises(InvalidPrice):
+        restaurant.add_menu_item(name="free", price=Money(minor), cause=OWNER)
+    with pytest.raises(InvalidPrice):
+        restaurant.change_menu_item(dosa.id, price=Money(minor), cause=OWNER)
+    assert restaurant.add_menu_item(name="cheap", price=Money(1), cause=OWNER).price == Money(1)
+
+
+@pytest.mark.parametrize("quantity", [0, 51])
+def test_a_line_outside_1_to_50_of_an_item_is_refused(quantity: int) -> None:
+    restaurant, dosa = online_kitchen()
+    with pytest.raises(InvalidQuantity):
+        restaurant.price_order([LineRequest(dosa.id, quantity)])
+
+
+@pytest.mark.parametrize("quantity", [1, 50])
+def test_a_line_of_1_to_50_of_an_item_is_priced(quantity: int) -> None:
+    restaurant, dosa = online_kitchen()
+    (line,) = restaurant.price_order([LineRequest(dosa.id, quantity)])
+    assert line.line_total == Money(12_000 * quantity)
+
+
+@pytest.mark.parametrize(("minutes", "allowed"), [(0, False), (1, True), (240, True), (241, False)])
+def test_preparation_takes_from_1_to_240_minutes(minutes: int, allowed: bool) -> None:
+    order = paid_order()
+    if allowed:
+        order.accept(minutes, OWNER)
+        assert order.prep_minutes == minutes
+    else:
+        with pytest.raises(InvalidPrepMinutes):
+            order.accept(minutes, OWNER)
+        assert order.status == "pending_acceptance"
+
+
+@pytest.mark.parametrize(("stars", "allowed"), [(0, False), (1, True), (5, True), (6, False)])
+def test_stars_go_from_1_to_5_for_restaurant_and_courier(stars: int, allowed: bool) -> None:
+    for restaurant_stars, courier_stars in ((stars, 3), (3, stars)):
+        order = delivered_order()
+        if allowed:
+            order.rate(restaurant_stars, courier_stars, "", CUSTOMER)
+            assert order.rating is not None
+        else:
+            with pytest.raises(InvalidStars):
+                order.rate(restaurant_stars, courier_stars, "", CUSTOMER)
+            assert order.rating is None
+
+
+def test_the_whole_captured_amount_may_be_refunded_but_not_a_paisa_more() -> None:
+    for minor, allowed in ((45_050, True), (45_051, False)):
+        payment = Payment.request(
+            order_id=UUID(int=1),
+            amount=Money(45_050),
+            vpa="asha@okbank",
+            upi_uri="upi://pay",
+            cause=SAGA,
+        )
+        payment.capture(Money(45_050), "UTR-1", SAGA)
+        if allowed:
+            payment.request_refund(Money(minor), "cold food", SAGA)
+            assert payment.refund is not None
+        else:
+            with pytest.raises(RefundExceedsCapture):
+                payment.request_refund(Money(minor), "cold food", SAGA)
+            assert payment.refund is None
