@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from adapters.event_store import event_store_env
+from adapters.secrets import configured_or_generated
 from application.couriers import Couriers
 from application.deliveries import Deliveries
 from application.ordering import Ordering
 from application.payments import Merchant, Payments
 from application.restaurants import Restaurants
 from application.settings import Settings
+from application.webhooks import PaymentWebhooks, WebhookSignatures
 from domain.values import Money
 
 
@@ -25,6 +27,7 @@ class Tiffin:
     payments: Payments
     deliveries: Deliveries
     couriers: Couriers
+    webhooks: PaymentWebhooks
 
     def close(self) -> None:
         for app in (self.restaurants, self.ordering, self.payments, self.deliveries, self.couriers):
@@ -45,6 +48,13 @@ class Tiffin:
 def bootstrap(settings: Settings) -> Tiffin:
     """Builds the platform on the event store the settings choose."""
     restaurants = Restaurants(event_store_env(settings, Restaurants.name))
+    payments = Payments(
+        event_store_env(settings, Payments.name),
+        merchant=Merchant(settings.merchant_vpa, settings.merchant_name),
+    )
+    webhook_secret = configured_or_generated(
+        settings.payment_webhook_secret, settings.data_dir, "payment-webhook"
+    )
     return Tiffin(
         settings=settings,
         restaurants=restaurants,
@@ -53,10 +63,8 @@ def bootstrap(settings: Settings) -> Tiffin:
             restaurants=restaurants,
             delivery_fee=Money.parse(settings.delivery_fee),
         ),
-        payments=Payments(
-            event_store_env(settings, Payments.name),
-            merchant=Merchant(settings.merchant_vpa, settings.merchant_name),
-        ),
+        payments=payments,
         deliveries=Deliveries(event_store_env(settings, Deliveries.name)),
         couriers=Couriers(event_store_env(settings, Couriers.name)),
+        webhooks=PaymentWebhooks(payments, WebhookSignatures(webhook_secret)),
     )

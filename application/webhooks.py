@@ -1,0 +1,145 @@
+"""Payment gateway webhooks: signed events that capture, fail or refund payments.
+
+Contract (API.md): header ``Tiffin-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
+"<t>.<raw body>")>``; body ``{"id", "type", "payment_id", "gateway_ref", "amount"}``. A bad or
+missing signature, or ``t`` more than 300 s away, changes nothing. The same gateway event again
+has no second effect: the events it caused carry its id as their correlation id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from application.errors import ConcurrentChange
+from application.payments import Payments
+from domain.errors import AmountMismatch, IllegalTransition, InvalidCommand, InvalidMoney
+from domain.payment import Payment
+from domain.values import Cause, Money, Role
+
+SIGNATURE_TOLERANCE_SECONDS = 300
+GATEWAY_ACTOR = "upi-gateway"
+EVENT_TYPES = ("payment.captured", "payment.failed", "refund.processed")
+
+
+class InvalidSignature(Exception):
+    """The webhook is not signed with our secret, or was signed too long ago."""
+
+
+class MalformedWebhook(InvalidCommand):
+    """The signed body is not a gateway event we understand."""
+
+
+class WebhookOutcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # this gateway event was handled before
+    IGNORED = "ignored"  # no longer applies (e.g. a failure reported after the capture)
+
+
+def signature_header(secret: bytes, body: bytes, at: int) -> str:
+    """The ``Tiffin-Signature`` value a gateway sends with ``body`` at unix time ``at``."""
+    digest = hmac.new(secret, f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={at},v1={digest}"
+
+
+@dataclass(frozen=True)
+class WebhookSignatures:
+    secret: bytes
+    tolerance_seconds: int = SIGNATURE_TOLERANCE_SECONDS
+
+    def verify(self, header: str | None, body: bytes, now: float) -> None:
+        parts = [part.split("=", 1) for part in (header or "").split(",") if "=" in part]
+        stamps = [value for key, value in parts if key.strip() == "t"]
+        signatures = [value.strip() for key, value in parts if key.strip() == "v1"]
+        if len(stamps) != 1 or not stamps[0].strip().isdigit() or not signatures:
+            raise InvalidSignature("missing or malformed Tiffin-Signature header")
+        at = int(stamps[0])
+        if abs(now - at) > self.tolerance_seconds:
+            raise InvalidSignature(
+                f"signature timestamp is more than {self.tolerance_seconds} s away"
+            )
+        expected = signature_header(self.secret, body, at).rsplit("v1=", 1)[1]
+        if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+            raise InvalidSignature("signature does not match the body")
+
+
+@dataclass(frozen=True)
+class GatewayEvent:
+    id: str
+    type: str
+    payment_id: UUID
+    gateway_ref: str
+    amount: Money
+    reason: str
+
+    @classmethod
+    def parse(cls, body: bytes) -> GatewayEvent:
+        try:
+            data: dict[str, Any] = json.loads(body)
+            amount = data["amount"]
+            event = cls(
+                id=str(data["id"]),
+                type=str(data["type"]),
+                payment_id=UUID(str(data["payment_id"])),
+                gateway_ref=str(data.get("gateway_ref") or ""),
+                amount=Money.parse(str(amount["amount"]), str(amount.get("currency", "INR"))),
+                reason=str(data.get("reason") or "declined by the payer's bank"),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError, InvalidMoney) as error:
+            raise MalformedWebhook(f"not a gateway event: {error}") from None
+        if not event.id or event.type not in EVENT_TYPES:
+            raise MalformedWebhook(f"unknown event type {event.type!r}; expected {EVENT_TYPES}")
+        return event
+
+
+class PaymentWebhooks:
+    """Verifies gateway webhooks and applies each gateway event at most once."""
+
+    def __init__(
+        self,
+        payments: Payments,
+        signatures: WebhookSignatures,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.payments = payments
+        self.signatures = signatures
+        self.clock = clock
+
+    def receive(self, signature: str | None, body: bytes) -> WebhookOutcome:
+        self.signatures.verify(signature, body, self.clock())
+        event = GatewayEvent.parse(body)
+        try:
+            return self._apply(event)
+        except ConcurrentChange:  # the same event delivered twice at once: the other won
+            return self._apply(event)
+
+    def _apply(self, event: GatewayEvent) -> WebhookOutcome:
+        payment = self.payments.get_payment(event.payment_id)
+        correlation_id = f"gateway:{event.id}"
+        if any(e.cause.correlation_id == correlation_id for e in self.payments.history(payment.id)):
+            return WebhookOutcome.DUPLICATE
+        cause = Cause(GATEWAY_ACTOR, Role.SYSTEM, correlation_id)
+        try:
+            self._change(payment, event, cause)
+        except IllegalTransition:
+            return WebhookOutcome.IGNORED
+        return WebhookOutcome.APPLIED
+
+    def _change(self, payment: Payment, event: GatewayEvent, cause: Cause) -> None:
+        if event.type == "payment.captured":
+            self.payments.capture_payment(payment.id, event.amount, event.gateway_ref, cause)
+        elif event.type == "payment.failed":
+            self.payments.fail_payment(payment.id, event.reason, cause)
+        else:
+            if payment.refund is not None and event.amount != payment.refund.amount:
+                raise AmountMismatch(
+                    f"refund is for {payment.refund.amount}, the gateway reported {event.amount}"
+                )
+            self.payments.complete_refund(payment.id, event.gateway_ref, cause)
