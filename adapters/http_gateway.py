@@ -1,0 +1,79 @@
+"""A UPI gateway over HTTP (``TIFFIN_PAYMENT_GATEWAY=http``).
+
+``POST {base}/v1/collects`` with ``{payment_id, vpa, amount: {amount, currency}, note}`` and
+``POST {base}/v1/refunds`` with ``{payment_id, gateway_ref, amount, reason}``, each with
+``Authorization: Bearer <key>`` and ``Idempotency-Key: <payment id>[:refund]``; the answer is
+``{"gateway_ref": "..."}``. 5xx answers, time-outs and refused connections are retryable;
+other 4xx answers are rejections.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from application.gateway import CollectRequest, GatewayRejected, GatewayUnavailable, RefundRequest
+from domain.values import Money
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+def _money(amount: Money) -> dict[str, str]:
+    return {"amount": str(amount.amount), "currency": amount.currency}
+
+
+class HttpUpiGateway:
+    def __init__(
+        self, base_url: str, api_key: str, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.timeout_seconds = timeout_seconds
+
+    def collect(self, request: CollectRequest) -> str:
+        body = {
+            "payment_id": str(request.payment_id),
+            "vpa": request.vpa,
+            "amount": _money(request.amount),
+            "note": request.note,
+        }
+        return self._post("/v1/collects", body, idempotency_key=str(request.payment_id))
+
+    def refund(self, request: RefundRequest) -> str:
+        body = {
+            "payment_id": str(request.payment_id),
+            "gateway_ref": request.gateway_ref,
+            "amount": _money(request.amount),
+            "reason": request.reason,
+        }
+        return self._post("/v1/refunds", body, idempotency_key=f"{request.payment_id}:refund")
+
+    def _post(self, path: str, body: dict[str, Any], idempotency_key: str) -> str:
+        call = urllib.request.Request(  # noqa: S310 (the URL is the configured gateway's)
+            self.base_url + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {self.api_key}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": idempotency_key,
+            },
+        )
+        try:
+            with urllib.request.urlopen(call, timeout=self.timeout_seconds) as response:  # noqa: S310
+                answer = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            detail = error.read()[:500].decode(errors="replace")
+            if error.code >= 500 or error.code == 429:
+                raise GatewayUnavailable(f"gateway answered {error.code}: {detail}") from None
+            raise GatewayRejected(f"gateway answered {error.code}: {detail}") from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            raise GatewayUnavailable(f"gateway unreachable: {error}") from None
+        except ValueError:
+            raise GatewayUnavailable("gateway answered with something other than JSON") from None
+        reference = answer.get("gateway_ref") if isinstance(answer, dict) else None
+        if not isinstance(reference, str) or not reference:
+            raise GatewayUnavailable(f"gateway answer has no gateway_ref: {answer!r}")
+        return reference

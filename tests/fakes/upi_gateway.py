@@ -1,0 +1,60 @@
+"""A stand-in UPI gateway: a real HTTP server on 127.0.0.1 that the real adapter talks to."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class FakeGateway:
+    """Answers collects and refunds; the same idempotency key always gets the same reference."""
+
+    api_key: str = "test-gateway-key"
+    failures: list[int] = field(default_factory=list)  # status codes to answer first, in order
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    references: dict[str, str] = field(default_factory=dict)
+    url: str = ""
+
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        self.requests.append({"path": path, "headers": headers, "body": json.loads(body or b"{}")})
+        if headers.get("authorization") != f"Bearer {self.api_key}":
+            return 401, {"error": "bad api key"}
+        if self.failures:
+            return self.failures.pop(0), {"error": "injected failure"}
+        key = headers.get("idempotency-key", "")
+        reference = self.references.setdefault(key, f"GW{len(self.references) + 1:06d}")
+        return 200, {"gateway_ref": reference}
+
+
+@contextmanager
+def running(gateway: FakeGateway) -> Iterator[FakeGateway]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, answer = gateway.answer(self.path, headers, body)
+            payload = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    gateway.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield gateway
+    finally:
+        server.shutdown()
+        server.server_close()
