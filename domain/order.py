@@ -11,7 +11,9 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.errors import (
     AlreadyRated,
+    CurrencyMismatch,
     IllegalTransition,
+    InvalidMoney,
     InvalidPrepMinutes,
     InvalidStars,
     OrderNotCancellable,
@@ -88,6 +90,11 @@ class Order(Aggregate):
     ) -> Order:
         """Places an order priced from the restaurant's live menu."""
         lines = restaurant.price_order(requests)
+        if delivery_fee.minor < 0:
+            raise InvalidMoney(f"a delivery fee cannot be negative, got {delivery_fee}")
+        currencies = {line.unit_price.currency for line in lines} | {delivery_fee.currency}
+        if len(currencies) > 1:
+            raise CurrencyMismatch(f"an order is paid in one currency, not {sorted(currencies)}")
         require_text(delivery_address.line1, "address line 1", 300)
         require_text(delivery_address.city, "city", 100)
         require_text(delivery_address.postal_code, "postal code", 20)

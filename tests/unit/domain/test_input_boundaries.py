@@ -10,6 +10,8 @@ from uuid import UUID
 import pytest
 
 from domain.errors import (
+    CurrencyMismatch,
+    InvalidMoney,
     InvalidPrepMinutes,
     InvalidPrice,
     InvalidQuantity,
@@ -132,3 +134,34 @@ def test_the_whole_captured_amount_may_be_refunded_but_not_a_paisa_more() -> Non
             with pytest.raises(RefundExceedsCapture):
                 payment.request_refund(Money(minor), "cold food", SAGA)
             assert payment.refund is None
+
+
+def place_with(restaurant: Restaurant, items: list[MenuItem], delivery_fee: Money) -> Order:
+    return Order.place(
+        customer_id=CUSTOMER.actor_id,
+        restaurant=restaurant,
+        requests=[LineRequest(item.id, 1) for item in items],
+        delivery_address=DeliveryAddress("1 MG Road", "Bengaluru", "560001", Location(0, 0)),
+        delivery_fee=delivery_fee,
+        payment_vpa="asha@okbank",
+        cause=CUSTOMER,
+    )
+
+
+def test_an_order_mixing_currencies_is_refused_before_any_event() -> None:
+    restaurant, dosa = online_kitchen()
+    burger = restaurant.add_menu_item(name="burger", price=Money(500, "USD"), cause=OWNER)
+
+    with pytest.raises(CurrencyMismatch):
+        place_with(restaurant, [dosa, burger], Money(3_000))
+    with pytest.raises(CurrencyMismatch):
+        place_with(restaurant, [dosa], Money(300, "USD"))
+    assert place_with(restaurant, [burger], Money(300, "USD")).total == Money(800, "USD")
+
+
+def test_a_negative_delivery_fee_is_refused_and_a_free_delivery_is_fine() -> None:
+    restaurant, dosa = online_kitchen()
+
+    with pytest.raises(InvalidMoney):
+        place_with(restaurant, [dosa], Money(-1))
+    assert place_with(restaurant, [dosa], Money(0)).total == Money(12_000)
