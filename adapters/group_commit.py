@@ -34,7 +34,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
 from eventsourcing.utils import resolve_topic
-from psycopg import Connection, Cursor
+from psycopg import Connection
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
@@ -120,14 +120,30 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         )
         self._insert_batch = SQL("SELECT * FROM {}.{}(%s, %s, %s, %s, %s)").format(schema, function)
 
-    def _create_table(self, curs: Cursor[DictRow]) -> None:
-        # Replicas starting together would otherwise race on CREATE OR REPLACE FUNCTION
-        # ("tuple concurrently updated"): one at a time creates the tables and functions.
-        curs.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))",
-            (f"tiffin-ddl:{self.datastore.schema}.{self.events_table_name}",),
-        )
-        super()._create_table(curs)
+    def create_table(self) -> None:
+        """Creates the type, table, indexes and functions, one process at a time.
+
+        Replicas starting together would otherwise race on CREATE TYPE and CREATE OR REPLACE
+        FUNCTION (duplicate key in pg_type, "tuple concurrently updated"). Under the advisory
+        lock, an existing type is simply passed over.
+        """
+        schema, type_name = self.datastore.schema, self.stored_event_type_name
+        key = (f"tiffin-ddl:{schema}.{self.events_table_name}",)
+        with self.datastore.get_connection() as conn:
+            # Lock first, in a statement of its own: a transaction that began before the wait
+            # could still see the catalog as it was before the lock holder created the type.
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", key)
+            try:
+                with conn.transaction(), conn.cursor() as curs:
+                    found = curs.execute("SELECT to_regtype(%s) AS oid", (f"{schema}.{type_name}",))
+                    type_exists = found.fetchone() not in (None, {"oid": None})
+                    for statement in self.sql_create_statements:
+                        if "CREATE TYPE" in statement.as_string() and type_exists:
+                            continue
+                        curs.execute(statement, prepare=False)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", key)
+        self.datastore.register_type_adapters()
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
