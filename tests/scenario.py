@@ -8,6 +8,7 @@ from uuid import uuid4
 from application.bootstrap import Tiffin
 from domain.courier import Courier
 from domain.order import DeliveryAddress, Order
+from domain.payment import Payment
 from domain.restaurant import LineRequest, MenuItem, Restaurant
 from domain.values import Cause, Location, Money, Role
 
@@ -87,3 +88,11 @@ def courier_on_shift(tiffin: Tiffin) -> tuple[Courier, Cause]:
     ).value
     tiffin.couriers.set_on_shift(courier.id, True, rider)
     return tiffin.couriers.get_courier(courier.id), rider
+
+
+def pending_payment(tiffin: Tiffin) -> Payment:
+    """A placed order's payment, requested and not yet paid."""
+    order = place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))
+    return tiffin.payments.request_payment(
+        order_id=order.id, amount=order.total, vpa=order.payment_vpa, cause=SAGA
+    ).value

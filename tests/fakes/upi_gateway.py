@@ -47,7 +47,7 @@ def running(gateway: FakeGateway) -> Iterator[FakeGateway]:
             self.wfile.write(payload)
 
         def log_message(self, *_: object) -> None:
-            pass
+            """Requests are kept in ``gateway.requests``; nothing is printed."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -10,16 +10,13 @@ from application.bootstrap import Tiffin
 from application.errors import ConcurrentChange
 from domain.errors import AmountMismatch, RefundAlreadyRequested, RefundExceedsCapture
 from domain.payment import Payment, PaymentStatus, payment_id_for
-from domain.values import Money, Role
-from tests.scenario import SAGA, cause, open_kitchen, place
+from domain.values import Money
+from tests.scenario import SAGA, pending_payment
 
 
 @pytest.fixture
 def payment(tiffin: Tiffin) -> Payment:
-    order = place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))
-    return tiffin.payments.request_payment(
-        order_id=order.id, amount=order.total, vpa="asha@okbank", cause=SAGA
-    ).value
+    return pending_payment(tiffin)
 
 
 def test_a_payment_carries_a_upi_intent_uri_for_the_merchant(

@@ -9,8 +9,7 @@ from application.bootstrap import Tiffin
 from application.gateway import CollectRequest, RefundRequest
 from application.webhooks import PaymentWebhooks, WebhookSignatures
 from domain.payment import PaymentStatus
-from domain.values import Role
-from tests.scenario import SAGA, cause, open_kitchen, place
+from tests.scenario import SAGA, pending_payment
 
 SECRET = b"simulated-secret"
 
@@ -35,10 +34,7 @@ class Scheduled:
 def test_the_simulated_gateway_captures_then_refunds_through_signed_webhooks(
     tiffin: Tiffin,
 ) -> None:
-    order = place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))
-    payment = tiffin.payments.request_payment(
-        order_id=order.id, amount=order.total, vpa="asha@okbank", cause=SAGA
-    ).value
+    payment = pending_payment(tiffin)
     scheduled = Scheduled()
     webhooks = PaymentWebhooks(tiffin.payments, WebhookSignatures(SECRET))
     gateway = SimulatedUpiGateway(webhooks, SECRET, delay_seconds=2, schedule=scheduled)
@@ -58,10 +54,7 @@ def test_the_simulated_gateway_captures_then_refunds_through_signed_webhooks(
 
 
 def test_a_delay_of_minus_one_never_pays(tiffin: Tiffin) -> None:
-    order = place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))
-    payment = tiffin.payments.request_payment(
-        order_id=order.id, amount=order.total, vpa="asha@okbank", cause=SAGA
-    ).value
+    payment = pending_payment(tiffin)
     scheduled = Scheduled()
     webhooks = PaymentWebhooks(tiffin.payments, WebhookSignatures(SECRET))
     gateway = SimulatedUpiGateway(webhooks, SECRET, delay_seconds=-1, schedule=scheduled)

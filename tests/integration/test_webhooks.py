@@ -20,8 +20,8 @@ from application.webhooks import (
 )
 from domain.errors import AmountMismatch
 from domain.payment import Payment, PaymentStatus
-from domain.values import Money, Role
-from tests.scenario import SAGA, cause, open_kitchen, place
+from domain.values import Money
+from tests.scenario import SAGA, pending_payment
 
 SECRET = b"test-webhook-secret"
 NOW = 1_790_000_000
@@ -29,10 +29,7 @@ NOW = 1_790_000_000
 
 @pytest.fixture
 def payment(tiffin: Tiffin) -> Payment:
-    order = place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))
-    return tiffin.payments.request_payment(
-        order_id=order.id, amount=order.total, vpa="asha@okbank", cause=SAGA
-    ).value
+    return pending_payment(tiffin)
 
 
 @pytest.fixture
