@@ -5,10 +5,11 @@ that notification ids are committed in the order they are issued and followers n
 gap. The lock serialises saves, and each save pays its own round trips and its own commit (fsync).
 
 Here the saves that arrive while a batch is being written queue up, and the next batch writes
-them all in one transaction under one lock: one ``INSERT ... ON CONFLICT DO NOTHING`` for every
-event of the batch, one ``NOTIFY`` and one commit, in two round trips. Each save still gets its
-own notification ids, or its own conflict: the rows of a save that lost a version race are
-deleted before the commit, so one conflicting save never fails or half-writes another.
+them all in one transaction under one lock: one call of a PL/pgSQL function (see
+``group_commit_sql``) that locks, notifies once and inserts every event of the batch, committed
+in the same round trip. Each save still gets its own notification ids, or its own conflict: a
+save whose (aggregate, version) is already stored is left out whole, so one conflicting save
+never fails or half-writes another.
 
 A writer thread takes everything queued as one batch whenever it is free, so a lone save waits
 for no one and batches grow with the load. More writer threads (``in_flight``) are possible, but
