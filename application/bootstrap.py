@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from adapters.event_store import event_store_env
+from adapters.http_gateway import HttpUpiGateway
 from adapters.secrets import configured_or_generated
+from adapters.simulated_gateway import SimulatedUpiGateway
 from application.couriers import Couriers
 from application.deliveries import Deliveries
+from application.gateway import UpiGateway
 from application.ordering import Ordering
 from application.payments import Merchant, Payments
 from application.restaurants import Restaurants
@@ -28,6 +31,7 @@ class Tiffin:
     deliveries: Deliveries
     couriers: Couriers
     webhooks: PaymentWebhooks
+    gateway: UpiGateway
 
     def close(self) -> None:
         for app in (self.restaurants, self.ordering, self.payments, self.deliveries, self.couriers):
@@ -55,6 +59,7 @@ def bootstrap(settings: Settings) -> Tiffin:
     webhook_secret = configured_or_generated(
         settings.payment_webhook_secret, settings.data_dir, "payment-webhook"
     )
+    webhooks = PaymentWebhooks(payments, WebhookSignatures(webhook_secret))
     return Tiffin(
         settings=settings,
         restaurants=restaurants,
@@ -66,5 +71,15 @@ def bootstrap(settings: Settings) -> Tiffin:
         payments=payments,
         deliveries=Deliveries(event_store_env(settings, Deliveries.name)),
         couriers=Couriers(event_store_env(settings, Couriers.name)),
-        webhooks=PaymentWebhooks(payments, WebhookSignatures(webhook_secret)),
+        webhooks=webhooks,
+        gateway=_gateway(settings, webhooks, webhook_secret),
     )
+
+
+def _gateway(settings: Settings, webhooks: PaymentWebhooks, webhook_secret: bytes) -> UpiGateway:
+    """The UPI gateway the settings choose: a real one over HTTP, or the simulated one."""
+    if settings.payment_gateway == "http":
+        assert settings.payment_gateway_url is not None  # Settings refuses http without a URL
+        key = settings.payment_gateway_key
+        return HttpUpiGateway(settings.payment_gateway_url, key.get_secret_value() if key else "")
+    return SimulatedUpiGateway(webhooks, webhook_secret, settings.simulated_capture_seconds)

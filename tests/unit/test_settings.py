@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from adapters.event_store import event_store_env
+from adapters.http_gateway import HttpUpiGateway
+from adapters.simulated_gateway import SimulatedUpiGateway
+from application.bootstrap import bootstrap
 from application.settings import ConfigurationError, load_settings
 
 
@@ -72,3 +75,25 @@ def test_a_database_url_selects_postgresql_with_its_parts() -> None:
     assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"]) == ("db.internal", "6543")
     assert (env["POSTGRES_DBNAME"], env["POSTGRES_USER"]) == ("orders", "tiffin")
     assert env["POSTGRES_PASSWORD"] == "s3cret"
+
+
+def test_the_settings_choose_the_payment_gateway(tmp_path: Path) -> None:
+    env = {"TIFFIN_DATA_DIR": str(tmp_path)}
+
+    with bootstrap(load_settings(env)) as simulated:
+        assert isinstance(simulated.gateway, SimulatedUpiGateway)
+        assert simulated.gateway.delay_seconds == 2
+    http = {
+        **env,
+        "TIFFIN_PAYMENT_GATEWAY": "http",
+        "TIFFIN_PAYMENT_GATEWAY_URL": "https://gateway.example/api",
+        "TIFFIN_PAYMENT_GATEWAY_KEY": "k",
+    }
+    with bootstrap(load_settings(http)) as real:
+        assert isinstance(real.gateway, HttpUpiGateway)
+        assert (real.gateway.base_url, real.gateway.api_key) == ("https://gateway.example/api", "k")
+
+
+def test_http_gateway_without_a_url_is_refused_at_start() -> None:
+    with pytest.raises(ConfigurationError, match="TIFFIN_PAYMENT_GATEWAY_URL"):
+        load_settings({"TIFFIN_PAYMENT_GATEWAY": "http"})
