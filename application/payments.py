@@ -83,5 +83,9 @@ class Payments(TiffinApplication):
             lambda p: p.request_refund(p.amount if amount is None else amount, reason, cause),
         )
 
-    def complete_refund(self, payment_id: UUID, gateway_ref: str, cause: Cause) -> Changed[Payment]:
-        return self.change(Payment, payment_id, lambda p: p.complete_refund(gateway_ref, cause))
+    def complete_refund(
+        self, payment_id: UUID, amount: Money, gateway_ref: str, cause: Cause
+    ) -> Changed[Payment]:
+        return self.change(
+            Payment, payment_id, lambda p: p.complete_refund(amount, gateway_ref, cause)
+        )

@@ -18,10 +18,9 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from application.errors import ConcurrentChange
+from application.errors import ConcurrentChange, NotFound
 from application.payments import Payments
-from domain.errors import AmountMismatch, IllegalTransition, InvalidCommand, InvalidMoney
-from domain.payment import Payment
+from domain.errors import IllegalTransition, InvalidCommand, InvalidMoney
 from domain.values import Cause, Money, Role
 
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -121,25 +120,24 @@ class PaymentWebhooks:
             return self._apply(event)
 
     def _apply(self, event: GatewayEvent) -> WebhookOutcome:
-        payment = self.payments.get_payment(event.payment_id)
+        history = self.payments.history(event.payment_id)
+        if not history:
+            raise NotFound("payment", event.payment_id)
         correlation_id = f"gateway:{event.id}"
-        if any(e.cause.correlation_id == correlation_id for e in self.payments.history(payment.id)):
+        if any(e.cause.correlation_id == correlation_id for e in history):
             return WebhookOutcome.DUPLICATE
         cause = Cause(GATEWAY_ACTOR, Role.SYSTEM, correlation_id)
         try:
-            self._change(payment, event, cause)
+            self._change(event, cause)
         except IllegalTransition:
             return WebhookOutcome.IGNORED
         return WebhookOutcome.APPLIED
 
-    def _change(self, payment: Payment, event: GatewayEvent, cause: Cause) -> None:
+    def _change(self, event: GatewayEvent, cause: Cause) -> None:
+        payment_id, amount, reference = event.payment_id, event.amount, event.gateway_ref
         if event.type == "payment.captured":
-            self.payments.capture_payment(payment.id, event.amount, event.gateway_ref, cause)
+            self.payments.capture_payment(payment_id, amount, reference, cause)
         elif event.type == "payment.failed":
-            self.payments.fail_payment(payment.id, event.reason, cause)
+            self.payments.fail_payment(payment_id, event.reason, cause)
         else:
-            if payment.refund is not None and event.amount != payment.refund.amount:
-                raise AmountMismatch(
-                    f"refund is for {payment.refund.amount}, the gateway reported {event.amount}"
-                )
-            self.payments.complete_refund(payment.id, event.gateway_ref, cause)
+            self.payments.complete_refund(payment_id, amount, reference, cause)

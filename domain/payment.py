@@ -125,8 +125,14 @@ class Payment(Aggregate):
         self.status = PaymentStatus.REFUND_PENDING
         self.refund = refund
 
-    def complete_refund(self, gateway_ref: str, cause: Cause) -> None:
+    def complete_refund(self, amount: Money, gateway_ref: str, cause: Cause) -> None:
+        """The gateway paid the refund back: only for the exact amount that was requested."""
         self._require(PaymentStatus.REFUND_PENDING, "complete the refund of")
+        assert self.refund is not None
+        if amount != self.refund.amount:
+            raise AmountMismatch(
+                f"refund is for {self.refund.amount}, the gateway reported {amount}"
+            )
         self._refunded(gateway_ref=require_text(gateway_ref, "gateway reference"), cause=cause)
 
     @event("Refunded")

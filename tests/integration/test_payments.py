@@ -62,7 +62,7 @@ def test_a_captured_payment_is_refunded_once_and_never_above_what_was_taken(
     tiffin.payments.request_refund(payment.id, "restaurant rejected the order", SAGA)
     with pytest.raises(RefundAlreadyRequested):
         tiffin.payments.request_refund(payment.id, "again", SAGA)
-    tiffin.payments.complete_refund(payment.id, "RFND1", SAGA)
+    tiffin.payments.complete_refund(payment.id, payment.amount, "RFND1", SAGA)
 
     refunded = tiffin.payments.get_payment(payment.id)
     assert refunded.status is PaymentStatus.REFUNDED

@@ -94,6 +94,19 @@ def test_a_refund_is_completed_once_by_its_gateway_event(
     assert tiffin.payments.get_payment(payment.id).status is PaymentStatus.REFUNDED
 
 
+def test_a_refund_reported_for_another_amount_is_refused_and_stays_pending(
+    tiffin: Tiffin, webhooks: PaymentWebhooks, payment: Payment
+) -> None:
+    webhooks.receive(*signed(body(payment, "evt_pay", "payment.captured")))
+    tiffin.payments.request_refund(payment.id, "order rejected", SAGA)
+    short = body(payment, "evt_refund", "refund.processed", Money(payment.amount.minor - 1))
+
+    with pytest.raises(AmountMismatch):
+        webhooks.receive(*signed(short))
+
+    assert tiffin.payments.get_payment(payment.id).status is PaymentStatus.REFUND_PENDING
+
+
 def bad_deliveries(payment: Payment) -> dict[str, tuple[str | None, bytes]]:
     raw = body(payment, "evt_bad", "payment.captured")
     header, _ = signed(raw)

@@ -10,6 +10,7 @@ from uuid import UUID
 import pytest
 
 from domain.errors import (
+    AmountMismatch,
     CurrencyMismatch,
     InvalidMoney,
     InvalidPrepMinutes,
@@ -165,3 +166,21 @@ def test_a_negative_delivery_fee_is_refused_and_a_free_delivery_is_fine() -> Non
     with pytest.raises(InvalidMoney):
         place_with(restaurant, [dosa], Money(-1))
     assert place_with(restaurant, [dosa], Money(0)).total == Money(12_000)
+
+
+@pytest.mark.parametrize("off_by", [-1, 1])
+def test_a_refund_is_completed_only_for_the_amount_requested(off_by: int) -> None:
+    payment = Payment.request(
+        order_id=UUID(int=7),
+        amount=Money(31_550),
+        vpa="asha@okbank",
+        upi_uri="upi://pay",
+        cause=SAGA,
+    )
+    payment.capture(Money(31_550), "UTR1", SAGA)
+    payment.request_refund(Money(10_000), "one dosa missing", SAGA)
+
+    with pytest.raises(AmountMismatch):
+        payment.complete_refund(Money(10_000 + off_by), "RF1", SAGA)
+    payment.complete_refund(Money(10_000), "RF1", SAGA)
+    assert payment.refunds[0].gateway_ref == "RF1"

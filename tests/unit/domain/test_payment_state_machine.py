@@ -130,8 +130,11 @@ class PaymentMachine(AggregateMachine):
         refusals = self.status_must_be("refund_pending")
         if is_blank(gateway_ref):
             refusals.append(InvalidText)
+        requested = self.amount if self.refund is None else self.refund[0]
         self.attempt(
-            refusals, lambda: self.aggregate.complete_refund(gateway_ref, GATEWAY), "Refunded"
+            refusals,
+            lambda: self.aggregate.complete_refund(requested, gateway_ref, GATEWAY),
+            "Refunded",
         )
         if not refusals:
             assert self.refund is not None
