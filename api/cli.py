@@ -13,7 +13,7 @@ from application.settings import ConfigurationError, load_settings
 
 def _demo(_: argparse.Namespace) -> int:
     settings = load_settings()
-    where = (settings.database_url and "PostgreSQL") or f"SQLite files in {settings.data_dir}"
+    where = f"SQLite files in {settings.data_dir}" if settings.embedded else "PostgreSQL"
     print(f"tiffin demo: event store on {where}", flush=True)
     with bootstrap(settings) as tiffin:
         run_demo(tiffin, lambda line: print(line, flush=True))

@@ -11,9 +11,9 @@ from psycopg import sql
 
 
 @contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
+def scratch_database(server_url: str, prefix: str = "tiffin_bench") -> Iterator[str]:
     """Creates a new database on the server for the run and drops it afterwards."""
-    name = f"tiffin_bench_{uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     base, _, _ = server_url.rpartition("/")

@@ -17,6 +17,7 @@ from application.base import TiffinApplication
 from bench.harness import Measurement, run_writers, summarise, time_writers
 
 LIBRARY_TOPIC = "eventsourcing.postgres"
+TIFFIN_TOPIC = GROUP_COMMIT_FACTORY_TOPIC
 PROCESS_START_SECONDS = 3.0  # time for the spawned processes to import and connect
 
 
@@ -101,14 +102,6 @@ def measure_saves(
             n.id for n in app.recorder.select_notifications(start=head + 1, limit=10_000_000)
         }
         return WriteResult(measurement, len(committed - followed))
-
-
-def library_path() -> str:
-    return LIBRARY_TOPIC
-
-
-def tiffin_path() -> str:
-    return GROUP_COMMIT_FACTORY_TOPIC
 
 
 def _process_writers(

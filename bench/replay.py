@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from bench.event_store import bench_app, tiffin_path
+from bench.event_store import TIFFIN_TOPIC, bench_app
 
 PAGE = 5000
 
@@ -25,7 +25,7 @@ class ReplayResult:
 
 def measure_replay(database_url: str, seconds: float) -> ReplayResult:
     """Reads pages of notifications, decodes each into its event, folds events into aggregates."""
-    with bench_app(database_url, tiffin_path(), 1) as app:
+    with bench_app(database_url, TIFFIN_TOPIC, 1) as app:
         aggregates: dict[UUID, Any] = {}
         events, last = 0, 0
         began = time.perf_counter()

@@ -9,10 +9,10 @@ from functools import partial
 from typing import Any
 
 from bench.event_store import (
-    library_path,
+    LIBRARY_TOPIC,
+    TIFFIN_TOPIC,
     measure_saves,
     measure_saves_in_processes,
-    tiffin_path,
 )
 from bench.harness import Measurement
 from bench.raw_insert import measure_raw_inserts
@@ -50,11 +50,11 @@ def plan(database_url: str, seconds: float) -> list[tuple[str, Callable[[], Row]
         )
 
     def library(w: int) -> Row:
-        result = measure_saves(database_url, library_path(), w, seconds, follow=False)
+        result = measure_saves(database_url, LIBRARY_TOPIC, w, seconds, follow=False)
         return Row.of("b", "eventsourcing default save", result.measurement)
 
     def tiffin(w: int) -> Row:
-        result = measure_saves(database_url, tiffin_path(), w, seconds, follow=True)
+        result = measure_saves(database_url, TIFFIN_TOPIC, w, seconds, follow=True)
         return Row.of("c", "tiffin group commit", result.measurement, skipped=result.skipped)
 
     steps += [(f"(a) raw INSERT commits, {w} connections", partial(raw, w)) for w in RAW_WRITERS]
@@ -68,7 +68,7 @@ def plan(database_url: str, seconds: float) -> list[tuple[str, Callable[[], Row]
     ]
 
     def tiffin_processes() -> Row:
-        m = measure_saves_in_processes(database_url, tiffin_path(), *SPREAD, seconds)
+        m = measure_saves_in_processes(database_url, TIFFIN_TOPIC, *SPREAD, seconds)
         return Row.of("c", "tiffin group commit", m, processes=SPREAD[0])
 
     steps.append(

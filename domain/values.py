@@ -83,10 +83,6 @@ class Money:
         self._require_same_currency(other)
         return Money(self.minor + other.minor, self.currency)
 
-    def __sub__(self, other: Money) -> Money:
-        self._require_same_currency(other)
-        return Money(self.minor - other.minor, self.currency)
-
     def times(self, quantity: int) -> Money:
         return Money(self.minor * quantity, self.currency)
 

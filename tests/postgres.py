@@ -11,14 +11,11 @@ from uuid import uuid4
 import psycopg
 from psycopg import sql
 
+from bench.database import scratch_database
+
 SERVER_URL = os.environ.get(
     "TEST_POSTGRES_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-
-
-def _url_for(database: str) -> str:
-    base, _, _ = SERVER_URL.rpartition("/")
-    return f"{base}/{database}"
 
 
 @contextmanager
@@ -28,14 +25,8 @@ def fresh_database() -> Iterator[str]:
     if given:
         yield given
         return
-    name = f"tiffin_test_{uuid4().hex[:12]}"
-    with psycopg.connect(SERVER_URL, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield _url_for(name)
-    finally:
-        with psycopg.connect(SERVER_URL, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_database(SERVER_URL, prefix="tiffin_test") as url:
+        yield url
 
 
 @contextmanager
