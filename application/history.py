@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -62,6 +62,5 @@ def order_history(
         _entry(stream, event)
         for stream, app, aggregate_id in streams
         for event in app.history(aggregate_id)
-        if is_dataclass(event)
     ]
     return sorted(entries, key=lambda e: (e.at, e.stream, e.version))
