@@ -12,7 +12,6 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from uuid import uuid4
 
 from application.gateway import CollectRequest, RefundRequest
 from application.webhooks import PaymentWebhooks, signature_header
@@ -56,7 +55,7 @@ class SimulatedUpiGateway:
             return
         body = json.dumps(
             {
-                "id": f"sim_{uuid4().hex}",
+                "id": f"sim_{kind}_{payment_id}",  # a repeated call repeats the same event
                 "type": kind,
                 "payment_id": payment_id,
                 "gateway_ref": reference,

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from api.worker_commands import add_commands
 from application.bootstrap import bootstrap
 from application.demo import run_demo
 from application.settings import ConfigurationError, load_settings
@@ -16,7 +17,12 @@ def _demo(_: argparse.Namespace) -> int:
     where = f"SQLite files in {settings.data_dir}" if settings.embedded else "PostgreSQL"
     print(f"tiffin demo: event store on {where}", flush=True)
     with bootstrap(settings) as tiffin:
-        run_demo(tiffin, lambda line: print(line, flush=True))
+        runtime = tiffin.runtime()
+        runtime.start()
+        try:
+            run_demo(tiffin, lambda line: print(line, flush=True))
+        finally:
+            runtime.stop()
     return 0
 
 
@@ -40,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         "payment, acceptance, assignment, pickup and delivery, then prints its history.",
     )
     demo.set_defaults(run=_demo)
+    add_commands(commands)
     commands.add_parser(
         "bench",
         help="benchmark the write path and replay against PostgreSQL (see `tiffin bench --help`)",

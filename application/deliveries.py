@@ -1,16 +1,98 @@
-"""Deliveries context: getting each accepted order from its restaurant to its customer."""
+"""Deliveries context: couriers, and getting each accepted order from its restaurant to its
+customer.
+
+Couriers live here, beside the deliveries they carry, because an assignment changes both at
+once: the delivery gets its courier and the courier its one active delivery, in one atomic
+save (with the upstream event's tracking, when the saga assigns). A courier changed meanwhile
+makes the save conflict instead of carrying two deliveries.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 from uuid import UUID
 
-from application.base import TiffinApplication
+from application.base import Reaction, TiffinProcess, saga_cause
+from application.errors import AlreadyExists, ConcurrentChange
+from application.locations import LocationStore, choose_courier
 from application.results import Changed
-from domain.delivery import Delivery, delivery_id_for
+from application.roster import CourierRoster
+from domain.courier import Courier, courier_id_for
+from domain.delivery import AWAITING_COURIER, BEFORE_PICKUP, Delivery, delivery_id_for
+from domain.order import Order
 from domain.values import Cause, Location
 
 
-class Deliveries(TiffinApplication):
+class OrderLookup(Protocol):
+    def get_order(self, order_id: UUID, version: int | None = None) -> Order: ...
+
+
+class Deliveries(TiffinProcess):
+    """Follows Ordering: an accepted order gets a delivery and the nearest free courier; a
+    cancelled one has its delivery cancelled and its courier freed."""
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        orders: OrderLookup,
+        locations: LocationStore,
+    ) -> None:
+        super().__init__(env)
+        self.orders = orders
+        self.locations = locations
+        self.roster = CourierRoster(self.recorder, self.mapper)
+
+    def reactions(self) -> Mapping[str, Reaction]:
+        return {
+            "Order.Accepted": self._deliver_accepted_order,
+            "Order.Cancelled": self._cancel_for_order,
+        }
+
+    def _deliver_accepted_order(self, accepted: Any) -> Iterable[Delivery | Courier]:
+        order = self.orders.get_order(accepted.originator_id)
+        cause = saga_cause(accepted)
+        delivery = Delivery.request(
+            order_id=order.id,
+            pickup=order.pickup,
+            dropoff=order.delivery_address.location,
+            cause=cause,
+        )
+        yield delivery
+        if courier := self._assign_nearest(delivery, cause):
+            yield courier
+
+    def _cancel_for_order(self, cancelled: Any) -> Iterable[Delivery | Courier]:
+        delivery = self.lookup(Delivery, delivery_id_for(cancelled.originator_id))
+        if delivery is not None and delivery.status in BEFORE_PICKUP:
+            yield from self._cancelled(delivery, cancelled.reason, saga_cause(cancelled))
+
+    def _assign_nearest(self, delivery: Delivery, cause: Cause) -> Courier | None:
+        """Gives the delivery the nearest free courier, if anyone is free; both change."""
+        candidates = self.roster.available()
+        positions = self.locations.latest(c.courier_id for c in candidates)
+        while chosen := choose_courier(delivery.pickup, candidates, positions):
+            courier = self.get_courier(UUID(chosen.courier_id))
+            if courier.available:
+                courier.take_delivery(delivery.id, cause)
+                delivery.assign(chosen.courier_id, cause)
+                return courier
+            candidates = [c for c in candidates if c is not chosen]
+        return None
+
+    def _cancelled(self, delivery: Delivery, reason: str, cause: Cause) -> list[Any]:
+        courier = self._courier_of(delivery)
+        delivery.cancel(reason, cause)
+        if courier is not None:
+            courier.release_delivery(delivery.id, cause)
+        return [delivery, courier]
+
+    def _courier_of(self, delivery: Delivery) -> Courier | None:
+        return None if delivery.courier_id is None else self.get_courier(UUID(delivery.courier_id))
+
+    # Deliveries
+
     def request_delivery(
         self, *, order_id: UUID, pickup: Location, dropoff: Location, cause: Cause
     ) -> Changed[Delivery]:
@@ -23,17 +105,79 @@ class Deliveries(TiffinApplication):
     def delivery_of_order(self, order_id: UUID) -> Delivery:
         return self.get_delivery(delivery_id_for(order_id))
 
+    def retry_assignment(self, delivery_id: UUID, cause: Cause) -> bool:
+        """Tries again to find a courier for a waiting delivery; False if still nobody is free."""
+        delivery = self.get_delivery(delivery_id)
+        if delivery.status not in AWAITING_COURIER:
+            return True
+        courier = self._assign_nearest(delivery, cause)
+        if courier is None:
+            return False
+        self.commit(delivery, courier)
+        return True
+
     def assign_courier(self, delivery_id: UUID, courier_id: str, cause: Cause) -> Changed[Delivery]:
-        return self.change(Delivery, delivery_id, lambda d: d.assign(courier_id, cause))
+        """Gives a waiting delivery to this courier (who must be on shift and free)."""
+        delivery = self.get_delivery(delivery_id)
+        courier = self.get_courier(UUID(courier_id))
+        courier.take_delivery(delivery.id, cause)
+        delivery.assign(courier_id, cause)
+        return Changed(delivery, self.commit(delivery, courier))
 
     def unassign_courier(self, delivery_id: UUID, reason: str, cause: Cause) -> Changed[Delivery]:
-        return self.change(Delivery, delivery_id, lambda d: d.unassign(reason, cause))
+        delivery = self.get_delivery(delivery_id)
+        courier = self._courier_of(delivery)
+        delivery.unassign(reason, cause)
+        if courier is not None:
+            courier.release_delivery(delivery.id, cause)
+        return Changed(delivery, self.commit(delivery, courier))
 
     def pick_up(self, delivery_id: UUID, cause: Cause) -> Changed[Delivery]:
         return self.change(Delivery, delivery_id, lambda d: d.pick_up(cause))
 
     def deliver(self, delivery_id: UUID, cause: Cause) -> Changed[Delivery]:
-        return self.change(Delivery, delivery_id, lambda d: d.deliver(cause))
+        """The courier handed the order over, and is free for the next one."""
+        delivery = self.get_delivery(delivery_id)
+        courier = self._courier_of(delivery)
+        delivery.deliver(cause)
+        if courier is not None:
+            courier.release_delivery(delivery.id, cause)
+        return Changed(delivery, self.commit(delivery, courier))
 
     def cancel_delivery(self, delivery_id: UUID, reason: str, cause: Cause) -> Changed[Delivery]:
-        return self.change(Delivery, delivery_id, lambda d: d.cancel(reason, cause))
+        delivery = self.get_delivery(delivery_id)
+        return Changed(delivery, self.commit(*self._cancelled(delivery, reason, cause)))
+
+    # Couriers
+
+    def register_courier(
+        self, *, owner_id: str, name: str, vehicle_type: str, cause: Cause, license_plate: str = ""
+    ) -> Changed[Courier]:
+        courier = Courier.register(
+            owner_id=owner_id,
+            name=name,
+            vehicle_type=vehicle_type,
+            license_plate=license_plate,
+            cause=cause,
+        )
+        try:
+            return Changed(courier, self.commit(courier))
+        except ConcurrentChange:
+            raise AlreadyExists(f"user {owner_id!r} already has a courier profile") from None
+
+    def get_courier(self, courier_id: UUID) -> Courier:
+        return self.load(Courier, courier_id)
+
+    def courier_of_owner(self, owner_id: str) -> Courier:
+        return self.get_courier(courier_id_for(owner_id))
+
+    def set_on_shift(self, courier_id: UUID, on_shift: bool, cause: Cause) -> Changed[Courier]:
+        """Starts or ends a shift; asking for the current state is a no-op."""
+        courier = self.get_courier(courier_id)
+        if courier.on_shift == on_shift:
+            return Changed(courier, None)
+        if on_shift:
+            courier.start_shift(cause)
+        else:
+            courier.end_shift(cause)
+        return Changed(courier, self.commit(courier))

@@ -2,26 +2,48 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
 from uuid import uuid4
 
 from application.bootstrap import Tiffin
+from application.errors import NotFound
 from application.history import HistoryEntry, order_history
-from domain.order import DeliveryAddress
+from application.locations import CourierPosition
+from domain.delivery import Delivery
+from domain.order import DeliveryAddress, OrderStatus
 from domain.restaurant import LineRequest
 from domain.values import Cause, Location, Money, Role
 
 Say = Callable[[str], None]
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T | bool | None], what: str, timeout: float = 30.0) -> T:
+    """The first truthy result of ``check``, retried while the saga's workers get there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+        except NotFound:
+            result = None
+        if result:
+            return result  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up waiting for {what} after {timeout:g} s")
+        time.sleep(0.02)
 
 
 def run_demo(tiffin: Tiffin, say: Say = print) -> list[HistoryEntry]:
-    """Registers a restaurant and a courier, delivers one paid order, and prints its history."""
+    """Registers a restaurant and a courier, and lets one order run through the saga: paid by
+    the gateway, accepted, given the nearest courier, delivered and rated. Prints its history.
+    The saga's workers must be running (``tiffin.runtime().start()``)."""
     run = uuid4().hex[:8]
     owner = Cause(f"owner-{run}", Role.RESTAURANT, f"demo-{run}")
     rider = Cause(f"rider-{run}", Role.COURIER, f"demo-{run}")
     customer = Cause(f"customer-{run}", Role.CUSTOMER, f"demo-{run}")
-    gateway = Cause("upi-gateway", Role.SYSTEM, f"demo-{run}")
-    saga = Cause("order-saga", Role.SYSTEM, f"demo-{run}")
 
     restaurant = tiffin.restaurants.register_restaurant(
         owner_id=owner.actor_id,
@@ -45,15 +67,18 @@ def run_demo(tiffin: Tiffin, say: Say = print) -> list[HistoryEntry]:
     tiffin.restaurants.set_online(restaurant.id, True, owner)
     say(f"restaurant  {restaurant.name} ({restaurant.id}) online with 2 menu items")
 
-    courier = tiffin.couriers.register_courier(
+    courier = tiffin.deliveries.register_courier(
         owner_id=rider.actor_id,
         name="Ravi",
         vehicle_type="scooter",
         license_plate="KA01AB1234",
         cause=rider,
     ).value
-    tiffin.couriers.set_on_shift(courier.id, True, rider)
-    say(f"courier     {courier.name} ({courier.id}) on shift")
+    tiffin.deliveries.set_on_shift(courier.id, True, rider)
+    tiffin.locations.record(
+        CourierPosition(str(courier.id), Location(12.9740, 77.6080), datetime.now(UTC))
+    )
+    say(f"courier     {courier.name} ({courier.id}) on shift, 400 m from the restaurant")
 
     order = tiffin.ordering.place_order(
         customer_id=customer.actor_id,
@@ -70,30 +95,34 @@ def run_demo(tiffin: Tiffin, say: Say = print) -> list[HistoryEntry]:
         idempotency_key=f"demo-{run}",
         cause=customer,
     ).value
-    payment = tiffin.payments.request_payment(
-        order_id=order.id, amount=order.total, vpa=order.payment_vpa, cause=saga
-    ).value
     say(f"order       {order.id} placed: total {order.total}")
+    payment = wait_for(lambda: tiffin.payments.payment_of_order(order.id), "the payment request")
     say(f"payment     {payment.upi_uri}")
+    wait_for(
+        lambda: tiffin.ordering.get_order(order.id).status is OrderStatus.PENDING_ACCEPTANCE,
+        "the gateway to capture the payment",
+    )
+    say("payment     captured by the gateway; the order waits for the restaurant")
 
-    tiffin.payments.capture_payment(payment.id, order.total, f"UTR{run}", gateway)
-    tiffin.ordering.confirm_payment(order.id, saga)
     tiffin.ordering.accept_order(order.id, 15, owner)
-    delivery = tiffin.deliveries.request_delivery(
-        order_id=order.id,
-        pickup=restaurant.location,
-        dropoff=order.delivery_address.location,
-        cause=saga,
-    ).value
-    tiffin.couriers.take_delivery(courier.id, delivery.id, saga)
-    tiffin.deliveries.assign_courier(delivery.id, str(courier.id), saga)
-    tiffin.ordering.assign_courier(order.id, str(courier.id), saga)
+
+    def assigned() -> Delivery | None:
+        delivery = tiffin.deliveries.delivery_of_order(order.id)
+        return delivery if tiffin.ordering.get_order(order.id).courier_id else None
+
+    delivery = wait_for(assigned, "a courier to be assigned")
+    say(f"delivery    {delivery.id}: courier {delivery.courier_id} assigned by the saga")
     tiffin.ordering.mark_ready(order.id, owner)
     tiffin.deliveries.pick_up(delivery.id, rider)
-    tiffin.ordering.mark_picked_up(order.id, rider)
+    wait_for(
+        lambda: tiffin.ordering.get_order(order.id).status is OrderStatus.PICKED_UP,
+        "the order to follow the pickup",
+    )
     tiffin.deliveries.deliver(delivery.id, rider)
-    tiffin.ordering.mark_delivered(order.id, rider)
-    tiffin.couriers.release_delivery(courier.id, delivery.id, saga)
+    wait_for(
+        lambda: tiffin.ordering.get_order(order.id).status is OrderStatus.DELIVERED,
+        "the order to follow the delivery",
+    )
     final = tiffin.ordering.rate_order(
         order.id, restaurant_stars=5, courier_stars=4, comment="crisp dosa", cause=customer
     ).value

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
-from application.base import TiffinApplication
+from application.base import Reaction, TiffinProcess, saga_cause
 from application.errors import ConcurrentChange, IdempotencyKeyReused
 from application.results import Changed
-from domain.order import DeliveryAddress, Order, order_id_for
+from domain.order import DeliveryAddress, Order, OrderStatus, order_id_for
 from domain.restaurant import LineRequest, Restaurant
 from domain.values import Cause, Money
 
@@ -20,7 +20,10 @@ class RestaurantLookup(Protocol):
     def get_restaurant(self, restaurant_id: UUID) -> Restaurant: ...
 
 
-class Ordering(TiffinApplication):
+class Ordering(TiffinProcess):
+    """Orders. Follows Payments (paid orders go to the restaurant, unpaid ones are cancelled)
+    and Deliveries (the courier's milestones show on the order)."""
+
     def __init__(
         self,
         env: dict[str, str] | None = None,
@@ -31,6 +34,57 @@ class Ordering(TiffinApplication):
         super().__init__(env)
         self.restaurants = restaurants
         self.delivery_fee = delivery_fee
+
+    def reactions(self) -> Mapping[str, Reaction]:
+        return {
+            "Payment.Captured": self._on_payment_captured,
+            "Payment.Failed": self._on_payment_failed,
+            "Payment.Expired": self._on_payment_expired,
+            "Delivery.Assigned": self._on_courier_assigned,
+            "Delivery.Unassigned": self._on_courier_unassigned,
+            "Delivery.PickedUp": self._on_picked_up,
+            "Delivery.Delivered": self._on_delivered,
+        }
+
+    def _on_payment_captured(self, captured: Any) -> Iterable[Order]:
+        order = self.get_order(captured.order_id)
+        order.confirm_payment(saga_cause(captured))
+        yield order
+
+    def _on_payment_failed(self, failed: Any) -> Iterable[Order]:
+        yield self._cancelled_by_saga(failed, f"payment failed: {failed.reason}")
+
+    def _on_payment_expired(self, expired: Any) -> Iterable[Order]:
+        yield self._cancelled_by_saga(expired, "payment not made in time")
+
+    def _cancelled_by_saga(self, upstream: Any, reason: str) -> Order:
+        order = self.get_order(upstream.order_id)
+        if order.status is OrderStatus.AWAITING_PAYMENT:
+            order.cancel(reason[:500], saga_cause(upstream))
+        return order
+
+    def _on_courier_assigned(self, assigned: Any) -> Iterable[Order]:
+        order = self.get_order(assigned.order_id)
+        order.assign_courier(assigned.courier_id, saga_cause(assigned))
+        yield order
+
+    def _on_courier_unassigned(self, unassigned: Any) -> Iterable[Order]:
+        order = self.get_order(unassigned.order_id)
+        order.unassign_courier(saga_cause(unassigned))
+        yield order
+
+    def _on_picked_up(self, picked_up: Any) -> Iterable[Order]:
+        """A courier collecting the food shows it was ready, whether or not it was marked so."""
+        order = self.get_order(picked_up.order_id)
+        if order.status is OrderStatus.ACCEPTED:
+            order.mark_ready(saga_cause(picked_up))
+        order.mark_picked_up(saga_cause(picked_up))
+        yield order
+
+    def _on_delivered(self, delivered: Any) -> Iterable[Order]:
+        order = self.get_order(delivered.order_id)
+        order.mark_delivered(saga_cause(delivered))
+        yield order
 
     def place_order(
         self,

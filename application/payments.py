@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlencode
 from uuid import UUID
 
-from application.base import TiffinApplication
+from application.base import Reaction, TiffinProcess, saga_cause
 from application.results import Changed
-from domain.payment import Payment, payment_id_for
+from domain.order import total_of
+from domain.payment import Payment, PaymentStatus, payment_id_for
 from domain.values import Cause, Money
 
 
@@ -37,24 +40,54 @@ def upi_intent_uri(merchant: Merchant, payment_id: UUID, amount: Money, note: st
     return f"upi://pay?{query}"
 
 
-class Payments(TiffinApplication):
+class Payments(TiffinProcess):
+    """Payments of orders. Follows Ordering: a placed order gets its payment requested; an
+    order cancelled or rejected gets its money back if it was taken, or its payment closed."""
+
     def __init__(self, env: dict[str, str] | None = None, *, merchant: Merchant) -> None:
         super().__init__(env)
         self.merchant = merchant
 
+    def reactions(self) -> Mapping[str, Reaction]:
+        return {
+            "Order.Placed": self._request_for_placed_order,
+            "Order.Cancelled": self._settle_closed_order,
+            "Order.Rejected": self._settle_closed_order,
+        }
+
     def request_payment(
         self, *, order_id: UUID, amount: Money, vpa: str, cause: Cause
     ) -> Changed[Payment]:
+        payment = self._new_payment(order_id, amount, vpa, cause)
+        return Changed(payment, self.commit(payment))
+
+    def _new_payment(self, order_id: UUID, amount: Money, vpa: str, cause: Cause) -> Payment:
         payment_id = payment_id_for(order_id)
         note = f"Tiffin order {str(order_id)[:8]}"
-        payment = Payment.request(
+        return Payment.request(
             order_id=order_id,
             amount=amount,
             vpa=vpa,
             upi_uri=upi_intent_uri(self.merchant, payment_id, amount, note),
             cause=cause,
         )
-        return Changed(payment, self.commit(payment))
+
+    def _request_for_placed_order(self, placed: Any) -> Iterable[Payment]:
+        amount = total_of(placed.lines, placed.delivery_fee)
+        yield self._new_payment(
+            placed.originator_id, amount, placed.payment_vpa, saga_cause(placed)
+        )
+
+    def _settle_closed_order(self, closed: Any) -> Iterable[Payment]:
+        payment = self.lookup(Payment, payment_id_for(closed.originator_id))
+        if payment is None:
+            return
+        reason = f"order {type(closed).__name__.lower()}: {closed.reason}"[:500]
+        if payment.status is PaymentStatus.CAPTURED:
+            payment.request_refund(payment.amount, reason, saga_cause(closed))
+        elif payment.status is PaymentStatus.PENDING:
+            payment.fail(reason, saga_cause(closed))
+        yield payment
 
     def get_payment(self, payment_id: UUID) -> Payment:
         return self.load(Payment, payment_id)

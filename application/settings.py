@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     write_batch_max: int = Field(default=500, ge=1, le=10_000)
     write_batches_in_flight: int = Field(default=1, ge=1, le=8)
     delivery_fee: Decimal = Field(default=Decimal("30.00"), ge=0, decimal_places=2)
+    assignment_retry_seconds: float = Field(default=15.0, gt=0)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
+    worker_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    redis_prefix: str = Field(default="tiffin:", min_length=1, max_length=100)
 
     @field_validator("database_url")
     @classmethod

@@ -58,42 +58,48 @@ class Delivery(Aggregate):
 
     def assign(self, courier_id: str, cause: Cause) -> None:
         self._require(AWAITING_COURIER, "assign")
-        self._assigned(courier_id=require_text(courier_id, "courier id"), cause=cause)
+        self._assigned(
+            order_id=self.order_id, courier_id=require_text(courier_id, "courier id"), cause=cause
+        )
 
     @event("Assigned")
-    def _assigned(self, courier_id: str, cause: Cause) -> None:
+    def _assigned(self, order_id: UUID, courier_id: str, cause: Cause) -> None:
         self.status = DeliveryStatus.ASSIGNED
         self.courier_id = courier_id
 
     def unassign(self, reason: str, cause: Cause) -> None:
         self._require(frozenset({DeliveryStatus.ASSIGNED}), "unassign")
-        self._unassigned(reason=require_text(reason, "reason", 500), cause=cause)
+        self._unassigned(
+            order_id=self.order_id, reason=require_text(reason, "reason", 500), cause=cause
+        )
 
     @event("Unassigned")
-    def _unassigned(self, reason: str, cause: Cause) -> None:
+    def _unassigned(self, order_id: UUID, reason: str, cause: Cause) -> None:
         self.status = DeliveryStatus.UNASSIGNED
         self.courier_id = None
 
     def pick_up(self, cause: Cause) -> None:
         self._require(frozenset({DeliveryStatus.ASSIGNED}), "pick up")
-        self._picked_up(cause=cause)
+        self._picked_up(order_id=self.order_id, cause=cause)
 
     @event("PickedUp")
-    def _picked_up(self, cause: Cause) -> None:
+    def _picked_up(self, order_id: UUID, cause: Cause) -> None:
         self.status = DeliveryStatus.PICKED_UP
 
     def deliver(self, cause: Cause) -> None:
         self._require(frozenset({DeliveryStatus.PICKED_UP}), "deliver")
-        self._delivered(cause=cause)
+        self._delivered(order_id=self.order_id, cause=cause)
 
     @event("Delivered")
-    def _delivered(self, cause: Cause) -> None:
+    def _delivered(self, order_id: UUID, cause: Cause) -> None:
         self.status = DeliveryStatus.DELIVERED
 
     def cancel(self, reason: str, cause: Cause) -> None:
         self._require(BEFORE_PICKUP, "cancel")
-        self._cancelled(reason=require_text(reason, "reason", 500), cause=cause)
+        self._cancelled(
+            order_id=self.order_id, reason=require_text(reason, "reason", 500), cause=cause
+        )
 
     @event("Cancelled")
-    def _cancelled(self, reason: str, cause: Cause) -> None:
+    def _cancelled(self, order_id: UUID, reason: str, cause: Cause) -> None:
         self.status = DeliveryStatus.CANCELLED

@@ -68,6 +68,18 @@ class Rating:
     comment: str
 
 
+def subtotal_of(lines: Sequence[OrderLine], currency: str) -> Money:
+    total = Money.zero(currency)
+    for line in lines:
+        total = total + line.line_total
+    return total
+
+
+def total_of(lines: Sequence[OrderLine], delivery_fee: Money) -> Money:
+    """What the customer pays for these lines delivered: the lines' prices and the fee."""
+    return subtotal_of(lines, delivery_fee.currency) + delivery_fee
+
+
 def _checked_stars(stars: int, whom: str) -> int:
     if type(stars) is not int or not 1 <= stars <= 5:
         raise InvalidStars(f"{whom} stars must be a whole number from 1 to 5, got {stars!r}")
@@ -101,6 +113,7 @@ class Order(Aggregate):
         return cls(
             customer_id=require_text(customer_id, "customer id"),
             restaurant_id=restaurant.id,
+            pickup=restaurant.location,
             lines=lines,
             delivery_address=delivery_address,
             delivery_fee=delivery_fee,
@@ -121,6 +134,7 @@ class Order(Aggregate):
         *,
         customer_id: str,
         restaurant_id: UUID,
+        pickup: Location,
         lines: tuple[OrderLine, ...],
         delivery_address: DeliveryAddress,
         delivery_fee: Money,
@@ -130,6 +144,7 @@ class Order(Aggregate):
     ) -> None:
         self.customer_id = customer_id
         self.restaurant_id = restaurant_id
+        self.pickup = pickup
         self.lines = tuple(lines)
         self.delivery_address = delivery_address
         self.delivery_fee = delivery_fee
@@ -143,10 +158,7 @@ class Order(Aggregate):
 
     @property
     def subtotal(self) -> Money:
-        total = Money.zero(self.delivery_fee.currency)
-        for line in self.lines:
-            total = total + line.line_total
-        return total
+        return subtotal_of(self.lines, self.delivery_fee.currency)
 
     @property
     def total(self) -> Money:

@@ -34,6 +34,10 @@ class PaymentStatus(StrEnum):
     EXPIRED = "expired"
 
 
+CAPTURABLE = frozenset({PaymentStatus.PENDING, PaymentStatus.FAILED, PaymentStatus.EXPIRED})
+LATE_CAPTURE_REASON = "paid after the payment was closed"
+
+
 @dataclass(frozen=True)
 class Refund:
     amount: Money
@@ -82,31 +86,40 @@ class Payment(Aggregate):
             raise IllegalTransition("payment", action, self.status)
 
     def capture(self, amount: Money, gateway_ref: str, cause: Cause) -> None:
-        self._require(PaymentStatus.PENDING, "capture")
+        """The payer paid. Money that arrives after the payment was closed (failed or expired,
+        its order cancelled) is taken and at once asked back: a refund of all of it."""
+        if self.status not in CAPTURABLE:
+            raise IllegalTransition("payment", "capture", self.status)
         if amount != self.amount:
             raise AmountMismatch(f"payment is for {self.amount}, the gateway reported {amount}")
-        self._captured(gateway_ref=require_text(gateway_ref, "gateway reference"), cause=cause)
+        closed = self.status is not PaymentStatus.PENDING
+        reference = require_text(gateway_ref, "gateway reference")
+        self._captured(order_id=self.order_id, gateway_ref=reference, cause=cause)
+        if closed:
+            refund = Refund(self.amount, LATE_CAPTURE_REASON)
+            self._refund_requested(order_id=self.order_id, refund=refund, cause=cause)
 
     @event("Captured")
-    def _captured(self, gateway_ref: str, cause: Cause) -> None:
+    def _captured(self, order_id: UUID, gateway_ref: str, cause: Cause) -> None:
         self.status = PaymentStatus.CAPTURED
         self.gateway_ref = gateway_ref
 
     def fail(self, reason: str, cause: Cause) -> None:
         self._require(PaymentStatus.PENDING, "fail")
-        self._failed(reason=require_text(reason, "reason", 500), cause=cause)
+        reason = require_text(reason, "reason", 500)
+        self._failed(order_id=self.order_id, reason=reason, cause=cause)
 
     @event("Failed")
-    def _failed(self, reason: str, cause: Cause) -> None:
+    def _failed(self, order_id: UUID, reason: str, cause: Cause) -> None:
         self.status = PaymentStatus.FAILED
         self.failure_reason = reason
 
     def expire(self, cause: Cause) -> None:
         self._require(PaymentStatus.PENDING, "expire")
-        self._expired(cause=cause)
+        self._expired(order_id=self.order_id, cause=cause)
 
     @event("Expired")
-    def _expired(self, cause: Cause) -> None:
+    def _expired(self, order_id: UUID, cause: Cause) -> None:
         self.status = PaymentStatus.EXPIRED
 
     def request_refund(self, amount: Money, reason: str, cause: Cause) -> None:
@@ -118,10 +131,10 @@ class Payment(Aggregate):
         if amount > self.amount:
             raise RefundExceedsCapture(f"cannot refund {amount} of a {self.amount} payment")
         refund = Refund(amount, require_text(reason, "reason", 500))
-        self._refund_requested(refund=refund, cause=cause)
+        self._refund_requested(order_id=self.order_id, refund=refund, cause=cause)
 
     @event("RefundRequested")
-    def _refund_requested(self, refund: Refund, cause: Cause) -> None:
+    def _refund_requested(self, order_id: UUID, refund: Refund, cause: Cause) -> None:
         self.status = PaymentStatus.REFUND_PENDING
         self.refund = refund
 
@@ -133,10 +146,11 @@ class Payment(Aggregate):
             raise AmountMismatch(
                 f"refund is for {self.refund.amount}, the gateway reported {amount}"
             )
-        self._refunded(gateway_ref=require_text(gateway_ref, "gateway reference"), cause=cause)
+        reference = require_text(gateway_ref, "gateway reference")
+        self._refunded(order_id=self.order_id, gateway_ref=reference, cause=cause)
 
     @event("Refunded")
-    def _refunded(self, gateway_ref: str, cause: Cause) -> None:
+    def _refunded(self, order_id: UUID, gateway_ref: str, cause: Cause) -> None:
         assert self.refund is not None
         self.status = PaymentStatus.REFUNDED
         self.refund = Refund(self.refund.amount, self.refund.reason, gateway_ref)

@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 
 from application.bootstrap import Tiffin, bootstrap
+from application.runtime import Runtime
 from application.settings import Settings, load_settings
 from tests.postgres import fresh_database, fresh_schema
+from tests.scenario import ManualClock
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -29,13 +31,27 @@ def postgres_url(database_url: str) -> Iterator[str]:
 @pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """The embedded default (SQLite files in a temporary data dir) and server mode (PostgreSQL)."""
+    environ = {"TIFFIN_DATA_DIR": str(tmp_path), "TIFFIN_SIMULATED_CAPTURE_SECONDS": "-1"}
     if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        return load_settings({"TIFFIN_DATA_DIR": str(tmp_path), "TIFFIN_DATABASE_URL": url})
-    return load_settings({"TIFFIN_DATA_DIR": str(tmp_path)})
+        environ["TIFFIN_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    return load_settings(environ)
 
 
 @pytest.fixture
-def tiffin(settings: Settings) -> Iterator[Tiffin]:
-    with bootstrap(settings) as platform:
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def tiffin(settings: Settings, clock: ManualClock) -> Iterator[Tiffin]:
+    """The platform; its simulated gateway only pays when a test sends it a webhook."""
+    with bootstrap(settings, clock=clock) as platform:
         yield platform
+
+
+@pytest.fixture
+def saga(tiffin: Tiffin) -> Iterator[Runtime]:
+    """Every saga worker of the platform, run in the test's thread by ``run_until_idle()``."""
+    runtime = tiffin.runtime()
+    yield runtime
+    runtime.stop()

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import uuid4
 
 from application.bootstrap import Tiffin
+from application.locations import CourierPosition
+from application.webhooks import WebhookOutcome, signature_header
 from domain.courier import Courier
 from domain.order import DeliveryAddress, Order
 from domain.payment import Payment
 from domain.restaurant import LineRequest, MenuItem, Restaurant
 from domain.values import Cause, Location, Money, Role
+
+
+class ManualClock:
+    """The scheduler's clock, moved on by the test instead of by waiting."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def cause(role: Role, actor_id: str | None = None) -> Cause:
@@ -28,6 +46,7 @@ DELIVERED_ORDER_EVENTS = (
     "Delivered",
     "Rated",
 )
+NEAR_KITCHEN = Location(12.9460, 77.5720)
 HOME = DeliveryAddress(
     line1="48 Residency Road",
     city="Bengaluru",
@@ -81,13 +100,35 @@ def place(tiffin: Tiffin, kitchen: Kitchen, customer: Cause, key: str | None = N
     ).value
 
 
-def courier_on_shift(tiffin: Tiffin) -> tuple[Courier, Cause]:
+def courier_on_shift(tiffin: Tiffin, at: Location = NEAR_KITCHEN) -> tuple[Courier, Cause]:
+    """A courier on shift, who has just reported being ``at`` a place."""
     rider = cause(Role.COURIER)
-    courier = tiffin.couriers.register_courier(
+    courier = tiffin.deliveries.register_courier(
         owner_id=rider.actor_id, name="Ravi", vehicle_type="scooter", cause=rider
     ).value
-    tiffin.couriers.set_on_shift(courier.id, True, rider)
-    return tiffin.couriers.get_courier(courier.id), rider
+    tiffin.deliveries.set_on_shift(courier.id, True, rider)
+    tiffin.locations.record(CourierPosition(str(courier.id), at, datetime.now(UTC)))
+    return tiffin.deliveries.get_courier(courier.id), rider
+
+
+def gateway_says(
+    tiffin: Tiffin, payment: Payment, kind: str, event_id: str | None = None
+) -> WebhookOutcome:
+    """The UPI gateway reports on a payment through a signed webhook, as a real one would."""
+    amount = payment.refund.amount if kind == "refund.processed" and payment.refund else None
+    money = amount or payment.amount
+    raw = json.dumps(
+        {
+            "id": event_id or f"evt_{uuid4().hex}",
+            "type": kind,
+            "payment_id": str(payment.id),
+            "gateway_ref": f"UTR{uuid4().hex[:10]}",
+            "amount": {"amount": str(money.amount), "currency": money.currency},
+            "reason": "declined by the payer's bank",
+        }
+    ).encode()
+    secret = tiffin.webhooks.signatures.secret
+    return tiffin.webhooks.receive(signature_header(secret, raw, int(time.time())), raw)
 
 
 def pending_payment(tiffin: Tiffin) -> Payment:

@@ -40,9 +40,11 @@ def test_demo_delivers_an_order_and_prints_its_history(environ: dict[str, str]) 
     assert [(int(v), name) for v, name, _ in order_rows] == list(
         enumerate(DELIVERED_ORDER_EVENTS, 1)
     )
-    assert {role for _, _, role in order_rows} == {"customer", "system", "restaurant", "courier"}
-    assert re.search(r"^\S+ \S+\s+payment\s+2\s+Captured", result.stdout, re.M)
-    assert re.search(r"^\S+ \S+\s+delivery\s+4\s+Delivered", result.stdout, re.M)
+    # The saga records what follows from others' acts (paid, assigned, picked up, delivered).
+    assert {role for _, _, role in order_rows} == {"customer", "system", "restaurant"}
+    assert re.search(r"^\S+ \S+\s+payment\s+2\s+Captured\s+system:upi-gateway", result.stdout, re.M)
+    assert re.search(r"^\S+ \S+\s+delivery\s+4\s+Delivered\s+courier:", result.stdout, re.M)
+    assert re.search(r"^delivery\s+\S+: courier \S+ assigned by the saga$", result.stdout, re.M)
 
 
 def test_demo_on_the_embedded_default_keeps_its_events_in_the_data_directory(
@@ -54,11 +56,11 @@ def test_demo_on_the_embedded_default_keeps_its_events_in_the_data_directory(
 
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in data_dir.glob("*.sqlite3")) == [
-        "couriers.sqlite3",
         "deliveries.sqlite3",
         "ordering.sqlite3",
         "payments.sqlite3",
         "restaurants.sqlite3",
+        "work.sqlite3",
     ]
 
 

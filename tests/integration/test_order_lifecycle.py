@@ -10,6 +10,7 @@ from application.bootstrap import Tiffin
 from application.errors import NotFound
 from application.history import order_history
 from application.results import Changed
+from application.runtime import Runtime
 from domain.errors import (
     IllegalTransition,
     MenuItemUnavailable,
@@ -27,45 +28,40 @@ from tests.scenario import (
     SAGA,
     cause,
     courier_on_shift,
+    gateway_says,
     open_kitchen,
     place,
 )
 
 
-def deliver(tiffin: Tiffin) -> tuple[str, Changed[Order]]:
+def deliver(tiffin: Tiffin, saga: Runtime) -> tuple[str, Changed[Order]]:
+    """One order from placement to rating: each party does its part, the saga the rest."""
     kitchen = open_kitchen(tiffin)
     customer = cause(Role.CUSTOMER)
     courier, rider = courier_on_shift(tiffin)
     order = place(tiffin, kitchen, customer)
-    payment = tiffin.payments.request_payment(
-        order_id=order.id, amount=order.total, vpa=order.payment_vpa, cause=SAGA
-    ).value
-    tiffin.payments.capture_payment(payment.id, order.total, "UTR1", SAGA)
-    tiffin.ordering.confirm_payment(order.id, SAGA)
+    saga.run_until_idle()
+    gateway_says(tiffin, tiffin.payments.payment_of_order(order.id), "payment.captured")
+    saga.run_until_idle()
     tiffin.ordering.accept_order(order.id, 12, kitchen.owner)
-    delivery = tiffin.deliveries.request_delivery(
-        order_id=order.id,
-        pickup=kitchen.restaurant.location,
-        dropoff=HOME.location,
-        cause=SAGA,
-    ).value
-    tiffin.couriers.take_delivery(courier.id, delivery.id, SAGA)
-    tiffin.deliveries.assign_courier(delivery.id, str(courier.id), SAGA)
-    tiffin.ordering.assign_courier(order.id, str(courier.id), SAGA)
+    saga.run_until_idle()
+    delivery = tiffin.deliveries.delivery_of_order(order.id)
+    assert delivery.courier_id == str(courier.id)
     tiffin.ordering.mark_ready(order.id, kitchen.owner)
     tiffin.deliveries.pick_up(delivery.id, rider)
-    tiffin.ordering.mark_picked_up(order.id, rider)
+    saga.run_until_idle()
     tiffin.deliveries.deliver(delivery.id, rider)
-    tiffin.ordering.mark_delivered(order.id, rider)
-    tiffin.couriers.release_delivery(courier.id, delivery.id, SAGA)
+    saga.run_until_idle()
     rated = tiffin.ordering.rate_order(
         order.id, restaurant_stars=5, courier_stars=4, cause=customer
     )
     return customer.actor_id, rated
 
 
-def test_an_order_is_placed_paid_accepted_delivered_and_rated(tiffin: Tiffin) -> None:
-    customer_id, rated = deliver(tiffin)
+def test_an_order_is_placed_paid_accepted_delivered_and_rated(
+    tiffin: Tiffin, saga: Runtime
+) -> None:
+    customer_id, rated = deliver(tiffin, saga)
     order = tiffin.ordering.get_order(rated.value.id)
 
     assert order.status is OrderStatus.DELIVERED
@@ -79,9 +75,9 @@ def test_an_order_is_placed_paid_accepted_delivered_and_rated(tiffin: Tiffin) ->
 
 
 def test_an_orders_history_names_every_event_its_actor_and_correlation_in_order(
-    tiffin: Tiffin,
+    tiffin: Tiffin, saga: Runtime
 ) -> None:
-    customer_id, rated = deliver(tiffin)
+    customer_id, rated = deliver(tiffin, saga)
     order_id = rated.value.id
 
     history = order_history(tiffin.ordering, tiffin.payments, tiffin.deliveries, order_id)
@@ -180,7 +176,7 @@ def test_looking_up_an_unknown_or_foreign_id_is_not_found(tiffin: Tiffin) -> Non
     with pytest.raises(NotFound):
         tiffin.ordering.get_order(uuid4())
     with pytest.raises(NotFound):
-        tiffin.couriers.get_courier(kitchen.restaurant.id)
+        tiffin.deliveries.get_courier(kitchen.restaurant.id)
 
 
 def test_ordering_refuses_quantities_outside_one_to_fifty(tiffin: Tiffin) -> None:

@@ -18,7 +18,7 @@ from domain.errors import (
     RefundAlreadyRequested,
     RefundExceedsCapture,
 )
-from domain.payment import Payment
+from domain.payment import LATE_CAPTURE_REASON, Payment
 from domain.values import Money, Role
 from tests.unit.domain.aggregate_machine import TEXTS, AggregateMachine, cause, is_blank, mostly
 
@@ -76,16 +76,21 @@ class PaymentMachine(AggregateMachine):
     @rule(data=st.data(), gateway_ref=TEXTS)
     def capture(self, data: st.DataObject, gateway_ref: str) -> None:
         amount = data.draw(self.capture_amounts())
-        refusals = self.status_must_be("pending")
+        late = self.status in ("failed", "expired")  # money after closing goes straight back
+        refusals = [] if late else self.status_must_be("pending")
         if amount != self.amount:
             refusals.append(AmountMismatch)
         if is_blank(gateway_ref):
             refusals.append(InvalidText)
+        events = ("Captured", "RefundRequested") if late else ("Captured",)
         self.attempt(
-            refusals, lambda: self.aggregate.capture(amount, gateway_ref, GATEWAY), "Captured"
+            refusals, lambda: self.aggregate.capture(amount, gateway_ref, GATEWAY), *events
         )
         if not refusals:
             self.status, self.gateway_ref = "captured", gateway_ref.strip()
+            if late:
+                self.status = "refund_pending"
+                self.refund = (self.amount, LATE_CAPTURE_REASON, None)
 
     @rule(reason=TEXTS)
     def fail(self, reason: str) -> None:

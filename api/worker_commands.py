@@ -1,0 +1,91 @@
+"""``tiffin worker`` and ``tiffin work``: running the saga's workers, and looking after the
+work they park."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from application.bootstrap import COMPONENTS, bootstrap
+from application.settings import load_settings
+from application.work import PARKED
+
+QUEUES = ("deadlines", "outbox")
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings()
+    only = args.only or list(COMPONENTS)
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    with bootstrap(settings) as tiffin:
+        runtime = tiffin.runtime(only)
+        print(
+            f"tiffin worker: running {', '.join(only)} (standby where another owns one)", flush=True
+        )
+        runtime.start()
+        stopped.wait()
+        print("tiffin worker: stopping", flush=True)
+        runtime.stop()
+    return 0
+
+
+def list_work(args: argparse.Namespace) -> int:
+    with bootstrap(load_settings()) as tiffin:
+        store = tiffin.work_store()
+        status = PARKED if args.parked else None
+        rows = [item for queue in args.queue or QUEUES for item in store.items(queue, status)]
+        print(f"{'queue':<10} {'key':<58} {'status':<9} {'tries':>5}  due (UTC)            error")
+        for item in rows:
+            due = datetime.fromtimestamp(item.due_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            print(
+                f"{item.queue:<10} {item.key:<58} {item.status:<9} {item.attempts:>5}  "
+                f"{due:<20} {item.last_error}"
+            )
+        print(f"{len(rows)} item(s)")
+    return 0
+
+
+def retry_work(args: argparse.Namespace) -> int:
+    with bootstrap(load_settings()) as tiffin:
+        if tiffin.work_store().retry(args.queue, args.key, time.time()):
+            print(f"{args.queue} {args.key}: back in line, due now")
+            return 0
+    print(f"tiffin: no parked {args.queue} item {args.key!r}")
+    return 1
+
+
+def add_commands(commands: Any) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="run the saga's workers: process managers, deadline scheduler, payment outbox",
+        description="Runs the saga's components until SIGTERM. Each component runs in one "
+        "process at a time; a second worker for the same component waits as a hot standby.",
+    )
+    worker.add_argument(
+        "--only",
+        nargs="+",
+        choices=COMPONENTS,
+        metavar="NAME",
+        help=f"among {', '.join(COMPONENTS)}",
+    )
+    worker.set_defaults(run=run_worker)
+    work = commands.add_parser(
+        "work", help="list the deadlines and gateway calls; retry parked ones"
+    )
+    actions = work.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="scheduled and parked items")
+    listing.add_argument("--queue", nargs="+", choices=QUEUES)
+    listing.add_argument("--parked", action="store_true", help="only the parked (dead letters)")
+    listing.set_defaults(run=list_work)
+    retry = actions.add_parser("retry", help="put a parked item back in line")
+    retry.add_argument("queue", choices=QUEUES)
+    retry.add_argument("key")
+    retry.set_defaults(run=retry_work)

@@ -1,0 +1,130 @@
+"""Running the saga: its process managers, the deadline scheduler and the outbox.
+
+Each component is run by one process at a time: the runtime asks its leadership for a
+component before each pass, and a second worker started for the same component waits as a hot
+standby until the owner goes away. Progress lives in the stores (tracking positions and the
+work table), so a restarted worker resumes where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from eventsourcing.application import Application
+from eventsourcing.system import RecordingEvent, RecordingEventReceiver, System
+
+from application.base import TiffinProcess
+from application.deliveries import Deliveries
+from application.ordering import Ordering
+from application.payments import Payments
+
+log = logging.getLogger(__name__)
+
+# Who follows whom (ARCHITECTURE.md, "The order saga").
+SAGA = System(pipes=[[Ordering, Payments, Ordering], [Ordering, Deliveries, Ordering]])
+
+
+class Component(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def run_once(self) -> int:
+        """Does what there is to do now; returns how much that was (0: nothing)."""
+        ...
+
+
+class Leadership(Protocol):
+    def holds(self, component: str) -> bool:
+        """True if this process owns the component, taking it if nobody does."""
+        ...
+
+    def release(self) -> None: ...
+
+
+@dataclass
+class SagaStep:
+    """A process manager following the applications the saga's system says it follows."""
+
+    app: TiffinProcess
+    leaders: Sequence[Application[Any]]
+
+    def __post_init__(self) -> None:
+        for leader in self.leaders:
+            self.app.follow(leader.name, leader.notification_log)
+
+    @property
+    def name(self) -> str:
+        return self.app.name.lower()
+
+    def run_once(self) -> int:
+        return sum(self.app.process_backlog(leader.name) for leader in self.leaders)
+
+
+class ComponentFailed(Exception):
+    """A component raised while running (it is retried on the next pass)."""
+
+
+class Runtime(RecordingEventReceiver[Any]):
+    def __init__(
+        self,
+        components: Sequence[Component],
+        leadership: Leadership,
+        poll_seconds: float = 0.2,
+    ) -> None:
+        self.components = list(components)
+        self.leadership = leadership
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def receive_recording_event(self, new_recording_event: RecordingEvent[Any]) -> None:
+        """Something was recorded in this process: run now rather than at the next poll."""
+        self._wake.set()
+
+    def run_once(self) -> tuple[int, list[BaseException]]:
+        done, errors = 0, list[BaseException]()
+        for component in self.components:
+            if not self.leadership.holds(component.name):
+                continue
+            try:
+                done += component.run_once()
+            except Exception as error:
+                log.exception("%s failed; retrying on the next pass", component.name)
+                errors.append(error)
+        return done, errors
+
+    def run_until_idle(self, max_passes: int = 10_000) -> int:
+        """Runs passes until one finds nothing to do; raises what any component raised."""
+        total = 0
+        for _ in range(max_passes):
+            done, errors = self.run_once()
+            if errors:
+                raise ComponentFailed(f"{len(errors)} component(s) failed") from errors[0]
+            if not done:
+                return total
+            total += done
+        raise ComponentFailed(f"still busy after {max_passes} passes")
+
+    def run(self) -> None:
+        """Runs until stopped: at once when woken, else every ``poll_seconds``."""
+        while not self._stop.is_set():
+            done, errors = self.run_once()
+            if not done or errors:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="tiffin-runtime", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.leadership.release()

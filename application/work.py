@@ -1,0 +1,185 @@
+"""Scheduled work driven by events: the saga's deadlines and the outbox of gateway calls.
+
+A work queue follows some applications' notification logs and turns their events into
+changes to a table of work items (schedule an item at a time, or cancel it), recorded with
+the position reached in the same transaction: each event changes the table exactly once,
+even across crashes. A dispatcher then runs the items that are due, each on its own: one
+that fails is retried later with exponential backoff, and after ``max_attempts`` failures it
+is parked, kept with its last error, until someone retries it. So a failing item never holds
+up the others, and every item runs at least once (its handler must bear repeats).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from eventsourcing.application import Application
+
+log = logging.getLogger(__name__)
+READ_LIMIT = 500
+SCHEDULED, PARKED = "scheduled", "parked"
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    queue: str
+    key: str
+    due_at: float
+    payload: dict[str, Any]
+    attempts: int = 0
+    status: str = SCHEDULED
+    last_error: str = ""
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Schedule:
+    key: str
+    due_at: float
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cancel:
+    key: str
+
+
+Change = Schedule | Cancel
+
+
+@dataclass(frozen=True)
+class Done:
+    """The item did what it was for (or found nothing left to do): it is removed."""
+
+
+@dataclass(frozen=True)
+class Later:
+    """Nothing could be done yet, and that is no failure: try again in ``seconds``."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Park:
+    """Retrying will not help: keep the item aside, with the reason, for a person to look at."""
+
+    reason: str
+
+
+Outcome = Done | Later | Park
+
+
+class WorkStore(Protocol):
+    def position(self, queue: str, leader: str) -> int:
+        """The last notification id of the leader whose changes are recorded (0: none)."""
+        ...
+
+    def apply(self, queue: str, leader: str, position: int, changes: Sequence[Change]) -> bool:
+        """Records the changes and the new position atomically; False (and no change) if the
+        queue had already reached that position."""
+        ...
+
+    def due(self, queue: str, now: float, limit: int) -> list[WorkItem]:
+        """Scheduled items due at ``now``, earliest first."""
+        ...
+
+    def finish(self, item: WorkItem) -> None:
+        """Removes the item, unless it was rescheduled since it was read."""
+        ...
+
+    def postpone(self, item: WorkItem, due_at: float, error: str | None, park: bool) -> None:
+        """Moves the item to ``due_at`` (counting a failed attempt if ``error``), or parks it;
+        unless it was rescheduled since it was read."""
+        ...
+
+    def items(self, queue: str, status: str | None = None) -> list[WorkItem]: ...
+
+    def retry(self, queue: str, key: str, now: float) -> bool:
+        """Puts a parked item back in line, due now; False if no such parked item."""
+        ...
+
+
+EventChanges = Callable[[Any], Sequence[Change]]
+Handler = Callable[[WorkItem], Outcome]
+
+
+def event_topic(qualname: str) -> str:
+    """The stored topic of one of Tiffin's domain events, e.g. ``Order.Placed``."""
+    aggregate = qualname.split(".", 1)[0]
+    return f"domain.{aggregate.lower()}:{qualname}"
+
+
+@dataclass
+class WorkQueue:
+    """One queue: which events schedule what, and how its items are carried out."""
+
+    name: str
+    leaders: Sequence[Application[Any]]
+    changes: Mapping[str, EventChanges]
+    handle: Handler
+    store: WorkStore
+    clock: Callable[[], float] = time.time
+    max_attempts: int = 8
+    first_backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 300.0
+    batch: int = 100
+
+    def run_once(self) -> int:
+        """Takes in new events, then runs what is due; returns how much was done."""
+        return self.take_in() + self.dispatch()
+
+    def take_in(self) -> int:
+        topics = [event_topic(name) for name in self.changes]
+        taken = 0
+        for leader in self.leaders:
+            while True:
+                start = self.store.position(self.name, leader.name)
+                notifications = leader.recorder.select_notifications(
+                    start=start, limit=READ_LIMIT, topics=topics, inclusive_of_start=False
+                )
+                if not notifications:
+                    break
+                changes: list[Change] = []
+                for notification in notifications:
+                    event = leader.mapper.to_domain_event(notification)
+                    changes.extend(self.changes[type(event).__qualname__](event))
+                self.store.apply(self.name, leader.name, notifications[-1].id, changes)
+                taken += len(notifications)
+        return taken
+
+    def dispatch(self) -> int:
+        now = self.clock()
+        items = self.store.due(self.name, now, self.batch)
+        for item in items:
+            self._run(item, now)
+        return len(items)
+
+    def _run(self, item: WorkItem, now: float) -> None:
+        try:
+            outcome = self.handle(item)
+        except Exception as error:  # any failure of one item is retried, and never spreads
+            attempts = item.attempts + 1
+            park = attempts >= self.max_attempts
+            backoff = min(self.max_backoff_seconds, self.first_backoff_seconds * 2**item.attempts)
+            log.warning(
+                "%s %s: attempt %d failed%s: %r",
+                self.name,
+                item.key,
+                attempts,
+                ", parked" if park else f", next in {backoff:g}s",
+                error,
+            )
+            self.store.postpone(item, now + backoff, f"{type(error).__name__}: {error}", park)
+            return
+        match outcome:
+            case Done():
+                self.store.finish(item)
+            case Later(seconds):
+                self.store.postpone(item, now + seconds, None, park=False)
+            case Park(reason):
+                log.warning("%s %s: parked: %s", self.name, item.key, reason)
+                self.store.postpone(item, now, reason, park=True)
