@@ -30,10 +30,16 @@ from uuid import UUID
 from eventsourcing.persistence import (
     ApplicationRecorder,
     IntegrityError,
+    ProcessRecorder,
     ProgrammingError,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+    PostgresProcessRecorder,
+)
 from eventsourcing.utils import resolve_topic
 from psycopg import Connection
 from psycopg.rows import DictRow
@@ -95,8 +101,9 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         max_batch: int = DEFAULT_MAX_BATCH,
         linger_seconds: float = 0.0,
         in_flight: int = DEFAULT_IN_FLIGHT,
+        **tables: str,
     ) -> None:
-        super().__init__(datastore, events_table_name=events_table_name)
+        super().__init__(datastore, events_table_name=events_table_name, **tables)
         self.max_batch = max_batch
         self.linger_seconds = linger_seconds
         self.in_flight = in_flight
@@ -247,6 +254,22 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         return [row["n"] for row in conn.execute(self._insert_batch, columns, prepare=True)]
 
 
+class GroupCommitProcessRecorder(GroupCommitRecorder, PostgresProcessRecorder):
+    """The recorder of a process application: commands' saves go through group commit, and
+    a processed event's new events go with its tracking row in a transaction of their own,
+    under the same table lock, so the two paths keep one commit order."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if kwargs.get("tracking") is None:
+            return super().insert_events(stored_events, **kwargs)
+        ids: Sequence[int] | None = PostgresApplicationRecorder.insert_events(
+            self, stored_events, **kwargs
+        )
+        return ids
+
+
 def _split_repeated_keys(batch: list[_Save]) -> tuple[list[_Save], list[_Save]]:
     """Saves to write, and saves that repeat an (aggregate, version) an earlier save writes."""
     seen: set[Key] = set()
@@ -284,12 +307,26 @@ class GroupCommitFactory(PostgresFactory):
         if topic := self.env.get(self.APPLICATION_RECORDER_TOPIC):
             recorder_class = resolve_topic(topic)
             assert issubclass(recorder_class, GroupCommitRecorder)
+        return self._recorder(recorder_class)
+
+    def process_recorder(self) -> ProcessRecorder:
+        recorder = self._recorder(
+            GroupCommitProcessRecorder,
+            tracking_table_name=(self.env.name.lower() or "notification") + "_tracking",
+        )
+        assert isinstance(recorder, GroupCommitProcessRecorder)
+        return recorder
+
+    def _recorder(
+        self, recorder_class: type[GroupCommitRecorder], **tables: str
+    ) -> GroupCommitRecorder:
         recorder = recorder_class(
             datastore=self.datastore,
             events_table_name=(self.env.name.lower() or "stored") + "_events",
             max_batch=int(self.env.get(self.GROUP_COMMIT_MAX_BATCH) or DEFAULT_MAX_BATCH),
             linger_seconds=float(self.env.get(self.GROUP_COMMIT_LINGER_MS) or 0) / 1000,
             in_flight=int(self.env.get(self.GROUP_COMMIT_IN_FLIGHT) or DEFAULT_IN_FLIGHT),
+            **tables,
         )
         if self.env_create_table():
             recorder.create_table()
