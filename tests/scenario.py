@@ -19,16 +19,16 @@ from domain.values import Cause, Location, Money, Role
 
 
 class ManualClock:
-    """The scheduler's clock, moved on by the test instead of by waiting."""
+    """The scheduler's clock: real time, moved on by the test instead of by waiting."""
 
     def __init__(self) -> None:
-        self.now = time.time()
+        self.ahead = 0.0
 
     def __call__(self) -> float:
-        return self.now
+        return time.time() + self.ahead
 
     def advance(self, seconds: float) -> None:
-        self.now += seconds
+        self.ahead += seconds
 
 
 def cause(role: Role, actor_id: str | None = None) -> Cause:

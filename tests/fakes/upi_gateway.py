@@ -17,6 +17,7 @@ class FakeGateway:
 
     api_key: str = "test-gateway-key"
     failures: list[int] = field(default_factory=list)  # status codes to answer first, in order
+    down_for: set[str] = field(default_factory=set)  # payment ids whose calls all answer 503
     requests: list[dict[str, Any]] = field(default_factory=list)
     references: dict[str, str] = field(default_factory=dict)
     url: str = ""
@@ -27,9 +28,20 @@ class FakeGateway:
             return 401, {"error": "bad api key"}
         if self.failures:
             return self.failures.pop(0), {"error": "injected failure"}
+        if json.loads(body or b"{}").get("payment_id") in self.down_for:
+            return 503, {"error": "this payer's bank is down"}
         key = headers.get("idempotency-key", "")
         reference = self.references.setdefault(key, f"GW{len(self.references) + 1:06d}")
         return 200, {"gateway_ref": reference}
+
+    def calls(self, path: str) -> dict[str, int]:
+        """How many times each idempotency key was sent to ``path`` and accepted."""
+        counts: dict[str, int] = {}
+        for request in self.requests:
+            if request["path"] == path:
+                key = request["headers"].get("idempotency-key", "")
+                counts[key] = counts.get(key, 0) + 1
+        return counts
 
 
 @contextmanager

@@ -1,0 +1,234 @@
+"""The order saga runs by itself: each party acts, the process managers do the rest.
+
+Both backends; the gateway is the real HTTP adapter talking to a local fake gateway server,
+whose outcomes come back as signed webhooks sent by the test (as the gateway would send them).
+The scheduler's clock is moved on by the test instead of waiting for deadlines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from uuid import UUID
+
+import pytest
+from pydantic import SecretStr
+
+from application.bootstrap import Tiffin
+from application.errors import NotFound
+from application.runtime import Runtime
+from application.settings import Settings
+from domain.delivery import DeliveryStatus
+from domain.order import Order, OrderStatus
+from domain.payment import PaymentStatus
+from domain.values import Location, Role
+from tests.fakes.upi_gateway import FakeGateway, running
+from tests.scenario import (
+    DELIVERED_ORDER_EVENTS,
+    ManualClock,
+    cause,
+    courier_on_shift,
+    gateway_says,
+    open_kitchen,
+    place,
+)
+
+ADMIN = cause(Role.ADMIN, "support-1")
+
+
+@pytest.fixture
+def gateway() -> Iterator[FakeGateway]:
+    with running(FakeGateway()) as fake:
+        yield fake
+
+
+@pytest.fixture
+def settings(settings: Settings, gateway: FakeGateway) -> Settings:
+    return settings.model_copy(
+        update={
+            "payment_gateway": "http",
+            "payment_gateway_url": gateway.url,
+            "payment_gateway_key": SecretStr(gateway.api_key),
+        }
+    )
+
+
+def refunds_requested(tiffin: Tiffin, order: Order) -> int:
+    payment_id = tiffin.payments.payment_of_order(order.id).id
+    return sum(type(e).__name__ == "RefundRequested" for e in tiffin.payments.history(payment_id))
+
+
+def test_an_order_runs_from_placement_to_delivery_each_party_doing_only_its_part(
+    tiffin: Tiffin, saga: Runtime, gateway: FakeGateway
+) -> None:
+    kitchen = open_kitchen(tiffin)
+    far, _ = courier_on_shift(tiffin, at=Location(13.0500, 77.6500))
+    near, rider = courier_on_shift(tiffin)
+    customer = cause(Role.CUSTOMER)
+
+    order = place(tiffin, kitchen, customer)
+    saga.run_until_idle()
+    payment = tiffin.payments.payment_of_order(order.id)
+    assert payment.status is PaymentStatus.PENDING
+    assert payment.upi_uri.startswith(f"upi://pay?pa=tiffin@upi&pn=Tiffin&tr={payment.id}&am=")
+    assert gateway.calls("/v1/collects") == {str(payment.id): 1}
+
+    gateway_says(tiffin, payment, "payment.captured")
+    saga.run_until_idle()
+    assert tiffin.ordering.get_order(order.id).status is OrderStatus.PENDING_ACCEPTANCE
+
+    tiffin.ordering.accept_order(order.id, 15, kitchen.owner)
+    saga.run_until_idle()
+    delivery = tiffin.deliveries.delivery_of_order(order.id)
+    assert delivery.courier_id == str(near.id), "the nearer courier gets the order"
+    assert tiffin.ordering.get_order(order.id).courier_id == str(near.id)
+    assert tiffin.deliveries.get_courier(near.id).active_delivery_id == delivery.id
+    assert tiffin.deliveries.get_courier(far.id).active_delivery_id is None
+
+    tiffin.ordering.mark_ready(order.id, kitchen.owner)
+    tiffin.deliveries.pick_up(delivery.id, rider)
+    saga.run_until_idle()
+    assert tiffin.ordering.get_order(order.id).status is OrderStatus.PICKED_UP
+
+    tiffin.deliveries.deliver(delivery.id, rider)
+    saga.run_until_idle()
+    tiffin.ordering.rate_order(order.id, restaurant_stars=5, courier_stars=5, cause=customer)
+
+    events = [type(e).__name__ for e in tiffin.ordering.history(order.id)]
+    assert tuple(events) == DELIVERED_ORDER_EVENTS
+    assert tiffin.deliveries.get_courier(near.id).available
+    assert tiffin.payments.payment_of_order(order.id).status is PaymentStatus.CAPTURED
+    assert gateway.calls("/v1/refunds") == {}
+
+
+@dataclass(frozen=True)
+class Compensation:
+    """How an order goes wrong, and where it must end."""
+
+    act: Callable[[Tiffin, Runtime, ManualClock, Order], None]
+    order_status: OrderStatus
+    payment_status: PaymentStatus
+    refunds: int
+    delivery_status: DeliveryStatus | None = None
+
+
+def pay(tiffin: Tiffin, saga: Runtime, order: Order) -> None:
+    gateway_says(tiffin, tiffin.payments.payment_of_order(order.id), "payment.captured")
+    saga.run_until_idle()
+
+
+def accept(tiffin: Tiffin, saga: Runtime, order: Order) -> None:
+    owner = cause(Role.RESTAURANT)
+    tiffin.ordering.accept_order(order.id, 10, owner)
+    saga.run_until_idle()
+
+
+def payment_fails(tiffin: Tiffin, saga: Runtime, clock: ManualClock, order: Order) -> None:
+    gateway_says(tiffin, tiffin.payments.payment_of_order(order.id), "payment.failed")
+
+
+def payment_expires(tiffin: Tiffin, saga: Runtime, clock: ManualClock, order: Order) -> None:
+    clock.advance(tiffin.settings.payment_expiry_seconds + 1)
+
+
+def restaurant_rejects(tiffin: Tiffin, saga: Runtime, clock: ManualClock, order: Order) -> None:
+    pay(tiffin, saga, order)
+    tiffin.ordering.reject_order(order.id, "out of rice", cause(Role.RESTAURANT))
+
+
+def restaurant_times_out(tiffin: Tiffin, saga: Runtime, clock: ManualClock, order: Order) -> None:
+    pay(tiffin, saga, order)
+    clock.advance(tiffin.settings.acceptance_timeout_seconds + 1)
+
+
+def customer_cancels_unpaid(
+    tiffin: Tiffin, saga: Runtime, clock: ManualClock, order: Order
+) -> None:
+    tiffin.ordering.cancel_order(order.id, "changed my mind", cause(Role.CUSTOMER))
+
+
+def customer_cancels_then_pays_anyway(
+    tiffin: Tiffin, saga: Runtime, clock: ManualClock, order: Order
+) -> None:
+    tiffin.ordering.cancel_order(order.id, "changed my mind", cause(Role.CUSTOMER))
+    saga.run_until_idle()
+    pay(tiffin, saga, order)  # the UPI app paid after all: the money goes back
+
+
+def customer_cancels_paid(tiffin: Tiffin, saga: Runtime, clock: ManualClock, order: Order) -> None:
+    pay(tiffin, saga, order)
+    tiffin.ordering.cancel_order(order.id, "ordered twice", cause(Role.CUSTOMER))
+
+
+def admin_cancels_accepted(tiffin: Tiffin, saga: Runtime, clock: ManualClock, order: Order) -> None:
+    pay(tiffin, saga, order)
+    accept(tiffin, saga, order)
+    assert tiffin.deliveries.delivery_of_order(order.id).status is DeliveryStatus.ASSIGNED
+    tiffin.ordering.cancel_order(order.id, "kitchen fire", ADMIN)
+
+
+COMPENSATIONS = {
+    "payment failed": Compensation(
+        payment_fails, OrderStatus.CANCELLED, PaymentStatus.FAILED, refunds=0
+    ),
+    "payment expired": Compensation(
+        payment_expires, OrderStatus.CANCELLED, PaymentStatus.EXPIRED, refunds=0
+    ),
+    "restaurant rejects": Compensation(
+        restaurant_rejects, OrderStatus.REJECTED, PaymentStatus.REFUNDED, refunds=1
+    ),
+    "restaurant times out": Compensation(
+        restaurant_times_out, OrderStatus.REJECTED, PaymentStatus.REFUNDED, refunds=1
+    ),
+    "customer cancels before capture": Compensation(
+        customer_cancels_unpaid, OrderStatus.CANCELLED, PaymentStatus.FAILED, refunds=0
+    ),
+    "customer cancels, then the payment arrives": Compensation(
+        customer_cancels_then_pays_anyway, OrderStatus.CANCELLED, PaymentStatus.REFUNDED, refunds=1
+    ),
+    "customer cancels after capture": Compensation(
+        customer_cancels_paid, OrderStatus.CANCELLED, PaymentStatus.REFUNDED, refunds=1
+    ),
+    "admin cancels after acceptance": Compensation(
+        admin_cancels_accepted,
+        OrderStatus.CANCELLED,
+        PaymentStatus.REFUNDED,
+        refunds=1,
+        delivery_status=DeliveryStatus.CANCELLED,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", COMPENSATIONS.values(), ids=COMPENSATIONS.keys())
+def test_every_compensation_runs_to_completion_and_refunds_exactly_once_where_money_was_taken(
+    tiffin: Tiffin, saga: Runtime, clock: ManualClock, gateway: FakeGateway, case: Compensation
+) -> None:
+    kitchen = open_kitchen(tiffin)
+    courier, _ = courier_on_shift(tiffin)
+    order = place(tiffin, kitchen, cause(Role.CUSTOMER))
+    saga.run_until_idle()
+
+    case.act(tiffin, saga, clock, order)
+    saga.run_until_idle()
+    payment = tiffin.payments.payment_of_order(order.id)
+    if payment.status is PaymentStatus.REFUND_PENDING:
+        assert gateway.calls("/v1/refunds") == {f"{payment.id}:refund": 1}
+        gateway_says(tiffin, payment, "refund.processed")
+        saga.run_until_idle()
+    for _ in range(2):  # deadlines firing late, or twice, change nothing
+        clock.advance(tiffin.settings.payment_expiry_seconds + 1)
+        saga.run_until_idle()
+
+    assert tiffin.ordering.get_order(order.id).status is case.order_status
+    assert tiffin.payments.payment_of_order(order.id).status is case.payment_status
+    assert refunds_requested(tiffin, order) == case.refunds
+    assert delivery_status(tiffin, order.id) is case.delivery_status
+    assert tiffin.deliveries.get_courier(courier.id).available, "the courier is free again"
+    assert tiffin.work_store().items("outbox") == []
+
+
+def delivery_status(tiffin: Tiffin, order_id: UUID) -> DeliveryStatus | None:
+    try:
+        return tiffin.deliveries.delivery_of_order(order_id).status
+    except NotFound:
+        return None
