@@ -78,6 +78,7 @@ class Runtime(RecordingEventReceiver[Any]):
         self.components = list(components)
         self.leadership = leadership
         self.poll_seconds = poll_seconds
+        self._owned: set[str] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -91,6 +92,9 @@ class Runtime(RecordingEventReceiver[Any]):
         for component in self.components:
             if not self.leadership.holds(component.name):
                 continue
+            if component.name not in self._owned:
+                self._owned.add(component.name)
+                log.info("took over %s", component.name)
             try:
                 done += component.run_once()
             except Exception as error:
