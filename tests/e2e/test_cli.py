@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.scenario import DELIVERED_ORDER_EVENTS
+from application.bootstrap import bootstrap
+from application.settings import load_settings
+from domain.payment import payment_id_for
+from domain.values import Role
+from tests.scenario import DELIVERED_ORDER_EVENTS, cause, open_kitchen, place
 
 TIFFIN = shutil.which("tiffin", path=str(Path(sys.executable).parent)) or shutil.which("tiffin")
 
@@ -77,3 +81,30 @@ def test_help_lists_the_commands() -> None:
 
     assert result.returncode == 0
     assert "demo" in result.stdout
+
+
+def test_parked_gateway_calls_are_listed_and_put_back_in_line(tmp_path: Path) -> None:
+    env = {
+        "TIFFIN_DATA_DIR": str(tmp_path),
+        "TIFFIN_PAYMENT_GATEWAY": "http",
+        "TIFFIN_PAYMENT_GATEWAY_URL": "http://127.0.0.1:9",  # nothing listens there
+        "TIFFIN_OUTBOX_MAX_ATTEMPTS": "1",
+    }
+    with bootstrap(load_settings(env)) as tiffin:
+        order = place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))
+        tiffin.runtime().run_until_idle()
+    key = f"collect:{payment_id_for(order.id)}"
+
+    listed = run_tiffin("work", "list", "--parked", env=env)
+    assert listed.returncode == 0, listed.stderr
+    [row] = [line for line in listed.stdout.splitlines() if key in line]
+    assert row.split()[:4] == ["outbox", key, "parked", "1"]
+    assert "GatewayUnavailable: gateway unreachable" in row
+    assert listed.stdout.rstrip().endswith("1 item(s)")
+
+    retried = run_tiffin("work", "retry", "outbox", key, env=env)
+    assert retried.returncode == 0, retried.stderr
+    assert "back in line" in retried.stdout
+    again = run_tiffin("work", "retry", "outbox", key, env=env)
+    assert again.returncode == 1
+    assert run_tiffin("work", "list", "--parked", env=env).stdout.rstrip().endswith("0 item(s)")

@@ -15,9 +15,11 @@ import pytest
 from pydantic import SecretStr
 
 from application.bootstrap import Tiffin
+from application.deadlines import DeadlineFiring, DeadlineTimes
 from application.errors import NotFound
 from application.runtime import Runtime
 from application.settings import Settings
+from application.work import Done
 from domain.delivery import DeliveryStatus
 from domain.order import Order, OrderStatus
 from domain.payment import PaymentStatus
@@ -232,3 +234,35 @@ def delivery_status(tiffin: Tiffin, order_id: UUID) -> DeliveryStatus | None:
         return tiffin.deliveries.delivery_of_order(order_id).status
     except NotFound:
         return None
+
+
+def test_firing_a_deadline_twice_has_no_second_effect(
+    tiffin: Tiffin, saga: Runtime, clock: ManualClock
+) -> None:
+    order = place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))
+    saga.run_until_idle()
+    [expiry] = [i for i in tiffin.work_store().items("deadlines") if i.key.startswith("payment")]
+    settings = tiffin.settings
+    fire = DeadlineFiring(
+        tiffin.ordering,
+        tiffin.payments,
+        tiffin.deliveries,
+        DeadlineTimes(
+            settings.payment_expiry_seconds,
+            settings.acceptance_timeout_seconds,
+            settings.assignment_retry_seconds,
+        ),
+    )
+
+    assert fire(expiry) == Done()
+    assert fire(expiry) == Done()
+    clock.advance(settings.payment_expiry_seconds + 1)
+    saga.run_until_idle()
+
+    payment = tiffin.payments.payment_of_order(order.id)
+    assert [type(e).__name__ for e in tiffin.payments.history(payment.id)] == [
+        "Requested",
+        "Expired",
+    ]
+    assert [type(e).__name__ for e in tiffin.ordering.history(order.id)] == ["Placed", "Cancelled"]
+    assert tiffin.work_store().items("deadlines") == []
