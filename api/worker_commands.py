@@ -11,9 +11,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from application.bootstrap import COMPONENTS, bootstrap
+from application.bootstrap import bootstrap
 from application.settings import load_settings
 from application.work import PARKED
+from application.workers import COMPONENTS
 
 QUEUES = ("deadlines", "outbox")
 
