@@ -8,6 +8,7 @@ import pytest
 from application.bootstrap import Tiffin, bootstrap
 from application.runtime import Runtime
 from application.settings import Settings, load_settings
+from tests.fakes.upi_gateway import FakeGateway, running
 from tests.postgres import fresh_database, fresh_schema
 from tests.scenario import ManualClock
 
@@ -35,6 +36,13 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     if request.param == "postgres":
         environ["TIFFIN_DATABASE_URL"] = request.getfixturevalue("postgres_url")
     return load_settings(environ)
+
+
+@pytest.fixture
+def gateway() -> Iterator[FakeGateway]:
+    """A UPI gateway stand-in: a real HTTP server on 127.0.0.1 recording every call."""
+    with running(FakeGateway()) as fake:
+        yield fake
 
 
 @pytest.fixture

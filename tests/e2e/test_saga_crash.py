@@ -33,7 +33,7 @@ from domain.order import Order, OrderStatus
 from domain.payment import PaymentStatus
 from domain.values import Role
 from tests.e2e.test_cli import TIFFIN
-from tests.fakes.upi_gateway import FakeGateway, running
+from tests.fakes.upi_gateway import FakeGateway
 from tests.scenario import Kitchen, cause, courier_on_shift, gateway_says, open_kitchen, place
 
 ORDERS = 200
@@ -81,12 +81,6 @@ class Workers:
             process.terminate()
         for process in self.processes:
             process.wait(timeout=30)
-
-
-@pytest.fixture
-def gateway() -> Iterator[FakeGateway]:
-    with running(FakeGateway()) as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from pydantic import SecretStr
+
+from application.settings import Settings
+
 
 @dataclass
 class FakeGateway:
@@ -70,3 +74,10 @@ def running(gateway: FakeGateway) -> Iterator[FakeGateway]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def paying_through(settings: Settings, gateway: FakeGateway, **more: Any) -> Settings:
+    """The settings, with the real HTTP gateway adapter pointed at this fake gateway."""
+    url, key = gateway.url, SecretStr(gateway.api_key)
+    update = {"payment_gateway": "http", "payment_gateway_url": url, "payment_gateway_key": key}
+    return settings.model_copy(update={**update, **more})

@@ -3,10 +3,7 @@ holding up other payments, parked after a bounded number of failures and retryab
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from pydantic import SecretStr
 
 from application.bootstrap import Tiffin
 from application.runtime import Runtime
@@ -14,28 +11,15 @@ from application.settings import Settings
 from application.work import PARKED, SCHEDULED
 from domain.payment import Payment, PaymentStatus, payment_id_for
 from domain.values import Role
-from tests.fakes.upi_gateway import FakeGateway, running
+from tests.fakes.upi_gateway import FakeGateway, paying_through
 from tests.scenario import ManualClock, cause, open_kitchen, place
 
 MAX_ATTEMPTS = 4
 
 
 @pytest.fixture
-def gateway() -> Iterator[FakeGateway]:
-    with running(FakeGateway()) as fake:
-        yield fake
-
-
-@pytest.fixture
 def settings(settings: Settings, gateway: FakeGateway) -> Settings:
-    return settings.model_copy(
-        update={
-            "payment_gateway": "http",
-            "payment_gateway_url": gateway.url,
-            "payment_gateway_key": SecretStr(gateway.api_key),
-            "outbox_max_attempts": MAX_ATTEMPTS,
-        }
-    )
+    return paying_through(settings, gateway, outbox_max_attempts=MAX_ATTEMPTS)
 
 
 def placed_payments(tiffin: Tiffin, saga: Runtime, count: int) -> list[Payment]:

@@ -7,12 +7,11 @@ The scheduler's clock is moved on by the test instead of waiting for deadlines.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
 import pytest
-from pydantic import SecretStr
 
 from application.bootstrap import Tiffin
 from application.deadlines import DeadlineFiring, DeadlineTimes
@@ -24,7 +23,7 @@ from domain.delivery import DeliveryStatus
 from domain.order import Order, OrderStatus
 from domain.payment import PaymentStatus
 from domain.values import Location, Role
-from tests.fakes.upi_gateway import FakeGateway, running
+from tests.fakes.upi_gateway import FakeGateway, paying_through
 from tests.scenario import (
     DELIVERED_ORDER_EVENTS,
     ManualClock,
@@ -39,20 +38,8 @@ ADMIN = cause(Role.ADMIN, "support-1")
 
 
 @pytest.fixture
-def gateway() -> Iterator[FakeGateway]:
-    with running(FakeGateway()) as fake:
-        yield fake
-
-
-@pytest.fixture
 def settings(settings: Settings, gateway: FakeGateway) -> Settings:
-    return settings.model_copy(
-        update={
-            "payment_gateway": "http",
-            "payment_gateway_url": gateway.url,
-            "payment_gateway_key": SecretStr(gateway.api_key),
-        }
-    )
+    return paying_through(settings, gateway)
 
 
 def refunds_requested(tiffin: Tiffin, order: Order) -> int:
