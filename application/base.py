@@ -66,6 +66,14 @@ class TiffinApplication(Application[UUID]):
 
 
 Reaction = Callable[[Any], Iterable[Aggregate]]
+
+
+def event_topic(qualname: str) -> str:
+    """The stored topic of one of Tiffin's domain events, e.g. ``Order.Placed``."""
+    aggregate = qualname.split(".", 1)[0]
+    return f"domain.{aggregate.lower()}:{qualname}"
+
+
 SAGA_ACTOR = "order-saga"
 
 
@@ -83,7 +91,9 @@ class TiffinProcess(TiffinApplication, ProcessApplication[UUID]):
     pull_section_size = 100
 
     def follow(self, name: str, log: NotificationLog) -> None:
-        """Follows another Tiffin application's log (all of them share codecs and cipher)."""
+        """Follows another Tiffin application's log (all of them share codecs and cipher),
+        reading only the events this context reacts to."""
+        self.topics = [event_topic(qualname) for qualname in self.reactions()]
         self.readers[name] = NotificationLogReader(log, section_size=self.pull_section_size)
         self.mappers[name] = self.mapper
 

@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 from eventsourcing.application import Application
 
+from application.base import event_topic
+
 log = logging.getLogger(__name__)
 READ_LIMIT = 500
 SCHEDULED, PARKED = "scheduled", "parked"
@@ -105,12 +107,6 @@ class WorkStore(Protocol):
 
 EventChanges = Callable[[Any], Sequence[Change]]
 Handler = Callable[[WorkItem], Outcome]
-
-
-def event_topic(qualname: str) -> str:
-    """The stored topic of one of Tiffin's domain events, e.g. ``Order.Placed``."""
-    aggregate = qualname.split(".", 1)[0]
-    return f"domain.{aggregate.lower()}:{qualname}"
 
 
 @dataclass
