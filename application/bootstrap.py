@@ -93,6 +93,7 @@ def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
     deliveries = Deliveries(
         event_store_env(settings, Deliveries.name), orders=ordering, locations=locations
     )
+    ordering.delivery_progress = deliveries
     webhook_secret = configured_or_generated(
         settings.payment_webhook_secret, settings.data_dir, "payment-webhook"
     )

@@ -19,9 +19,18 @@ from application.locations import LocationStore, choose_courier
 from application.results import Changed
 from application.roster import CourierRoster
 from domain.courier import Courier, courier_id_for
-from domain.delivery import AWAITING_COURIER, BEFORE_PICKUP, Delivery, delivery_id_for
-from domain.order import Order
+from domain.delivery import (
+    AWAITING_COURIER,
+    BEFORE_PICKUP,
+    Delivery,
+    DeliveryStatus,
+    delivery_id_for,
+)
+from domain.errors import OrderClosed
+from domain.order import Order, OrderStatus
 from domain.values import Cause, Location
+
+COLLECTED = frozenset({DeliveryStatus.PICKED_UP, DeliveryStatus.DELIVERED})
 
 
 class OrderLookup(Protocol):
@@ -88,6 +97,12 @@ class Deliveries(TiffinProcess):
             courier.release_delivery(delivery.id, cause)
         return [delivery, courier]
 
+    def _require_open_order(self, delivery: Delivery) -> None:
+        """A cancelled order's delivery stops, even before the saga has cancelled it."""
+        status = self.orders.get_order(delivery.order_id).status
+        if status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
+            raise OrderClosed(f"order {delivery.order_id} was {status}: take the food back")
+
     def _courier_of(self, delivery: Delivery) -> Courier | None:
         return None if delivery.courier_id is None else self.get_courier(UUID(delivery.courier_id))
 
@@ -132,12 +147,20 @@ class Deliveries(TiffinProcess):
             courier.release_delivery(delivery.id, cause)
         return Changed(delivery, self.commit(delivery, courier))
 
+    def picked_up(self, order_id: UUID) -> bool:
+        delivery = self.lookup(Delivery, delivery_id_for(order_id))
+        return delivery is not None and delivery.status in COLLECTED
+
     def pick_up(self, delivery_id: UUID, cause: Cause) -> Changed[Delivery]:
-        return self.change(Delivery, delivery_id, lambda d: d.pick_up(cause))
+        delivery = self.get_delivery(delivery_id)
+        self._require_open_order(delivery)
+        delivery.pick_up(cause)
+        return Changed(delivery, self.commit(delivery))
 
     def deliver(self, delivery_id: UUID, cause: Cause) -> Changed[Delivery]:
         """The courier handed the order over, and is free for the next one."""
         delivery = self.get_delivery(delivery_id)
+        self._require_open_order(delivery)
         courier = self._courier_of(delivery)
         delivery.deliver(cause)
         if courier is not None:

@@ -9,15 +9,23 @@ from uuid import UUID
 from application.base import Reaction, TiffinProcess, saga_cause
 from application.errors import ConcurrentChange, IdempotencyKeyReused
 from application.results import Changed
+from domain.errors import OrderNotCancellable
 from domain.order import DeliveryAddress, Order, OrderStatus, order_id_for
 from domain.restaurant import LineRequest, Restaurant
 from domain.values import Cause, Money
 
 DEFAULT_DELIVERY_FEE = Money.parse("30.00")
+AFTER_ACCEPTANCE = frozenset({OrderStatus.ACCEPTED, OrderStatus.READY_FOR_PICKUP})
 
 
 class RestaurantLookup(Protocol):
     def get_restaurant(self, restaurant_id: UUID) -> Restaurant: ...
+
+
+class DeliveryProgress(Protocol):
+    def picked_up(self, order_id: UUID) -> bool:
+        """Whether a courier has collected this order (the delivery may be ahead of it)."""
+        ...
 
 
 class Ordering(TiffinProcess):
@@ -34,6 +42,7 @@ class Ordering(TiffinProcess):
         super().__init__(env)
         self.restaurants = restaurants
         self.delivery_fee = delivery_fee
+        self.delivery_progress: DeliveryProgress | None = None  # set once Deliveries exists
 
     def reactions(self) -> Mapping[str, Reaction]:
         return {
@@ -152,7 +161,14 @@ class Ordering(TiffinProcess):
         return self.change(Order, order_id, lambda o: o.mark_delivered(cause))
 
     def cancel_order(self, order_id: UUID, reason: str, cause: Cause) -> Changed[Order]:
-        return self.change(Order, order_id, lambda o: o.cancel(reason, cause))
+        """Cancels the order, unless its courier has collected it: the order learns of a
+        pickup from the saga a moment later, so the delivery itself is asked."""
+        order = self.get_order(order_id)
+        progress = self.delivery_progress
+        if order.status in AFTER_ACCEPTANCE and progress and progress.picked_up(order_id):
+            raise OrderNotCancellable(f"order {order_id} has been picked up by its courier")
+        order.cancel(reason, cause)
+        return Changed(order, self.commit(order))
 
     def rate_order(
         self,

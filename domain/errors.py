@@ -87,6 +87,10 @@ class OrderNotCancellable(StateConflict):
     pass
 
 
+class OrderClosed(StateConflict):
+    """The order was cancelled or rejected: its delivery may not go on."""
+
+
 class AlreadyRated(StateConflict):
     pass
 

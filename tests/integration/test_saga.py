@@ -20,9 +20,10 @@ from application.runtime import Runtime
 from application.settings import Settings
 from application.work import Done
 from domain.delivery import DeliveryStatus
+from domain.errors import OrderClosed, OrderNotCancellable
 from domain.order import Order, OrderStatus
 from domain.payment import PaymentStatus
-from domain.values import Location, Role
+from domain.values import Cause, Location, Role
 from tests.fakes.upi_gateway import FakeGateway, paying_through
 from tests.scenario import (
     DELIVERED_ORDER_EVENTS,
@@ -253,3 +254,42 @@ def test_firing_a_deadline_twice_has_no_second_effect(
     ]
     assert [type(e).__name__ for e in tiffin.ordering.history(order.id)] == ["Placed", "Cancelled"]
     assert tiffin.work_store().items("deadlines") == []
+
+
+def accepted_with_courier(tiffin: Tiffin, saga: Runtime) -> tuple[Order, UUID, Cause]:
+    kitchen = open_kitchen(tiffin)
+    _, rider = courier_on_shift(tiffin)
+    order = place(tiffin, kitchen, cause(Role.CUSTOMER))
+    saga.run_until_idle()
+    pay(tiffin, saga, order)
+    accept(tiffin, saga, order)
+    return order, tiffin.deliveries.delivery_of_order(order.id).id, rider
+
+
+def test_a_courier_cannot_pick_up_an_order_cancelled_a_moment_ago(
+    tiffin: Tiffin, saga: Runtime
+) -> None:
+    order, delivery_id, rider = accepted_with_courier(tiffin, saga)
+    tiffin.ordering.cancel_order(order.id, "kitchen fire", ADMIN)
+
+    with pytest.raises(OrderClosed, match="was cancelled: take the food back"):
+        tiffin.deliveries.pick_up(delivery_id, rider)  # before the saga cancelled the delivery
+    saga.run_until_idle()
+
+    assert tiffin.deliveries.get_delivery(delivery_id).status is DeliveryStatus.CANCELLED
+    assert tiffin.payments.payment_of_order(order.id).status is PaymentStatus.REFUND_PENDING
+
+
+def test_an_order_its_courier_has_collected_cannot_be_cancelled_even_before_it_knows(
+    tiffin: Tiffin, saga: Runtime
+) -> None:
+    order, delivery_id, rider = accepted_with_courier(tiffin, saga)
+    tiffin.deliveries.pick_up(delivery_id, rider)
+    assert tiffin.ordering.get_order(order.id).status is OrderStatus.ACCEPTED, "not told yet"
+
+    with pytest.raises(OrderNotCancellable, match="picked up by its courier"):
+        tiffin.ordering.cancel_order(order.id, "kitchen fire", ADMIN)
+    saga.run_until_idle()
+
+    assert tiffin.ordering.get_order(order.id).status is OrderStatus.PICKED_UP
+    assert tiffin.payments.payment_of_order(order.id).status is PaymentStatus.CAPTURED
