@@ -65,7 +65,7 @@ class TiffinApplication(Application[UUID]):
         return list(self.events.get(aggregate_id))
 
 
-Reaction = Callable[[Any], Iterable[Aggregate]]
+Reaction = Callable[[Any], Iterable[Aggregate | None]]
 
 
 def event_topic(qualname: str) -> str:

@@ -9,7 +9,7 @@ makes the save conflict instead of carrying two deliveries.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -72,10 +72,15 @@ class Deliveries(TiffinProcess):
         if courier := self._assign_nearest(delivery, cause):
             yield courier
 
-    def _cancel_for_order(self, cancelled: Any) -> Iterable[Delivery | Courier]:
+    def _cancel_for_order(self, cancelled: Any) -> Iterable[Delivery | Courier | None]:
         delivery = self.lookup(Delivery, delivery_id_for(cancelled.originator_id))
-        if delivery is not None and delivery.status in BEFORE_PICKUP:
-            yield from self._cancelled(delivery, cancelled.reason, saga_cause(cancelled))
+        if delivery is None:
+            return
+        reason, cause = cancelled.reason, saga_cause(cancelled)
+        if delivery.status in BEFORE_PICKUP:
+            yield from self._ending(delivery, lambda: delivery.cancel(reason, cause), cause)
+        elif delivery.status is DeliveryStatus.PICKED_UP:  # picked up as it was cancelled
+            yield from self._ending(delivery, lambda: delivery.recall(reason, cause), cause)
 
     def _assign_nearest(self, delivery: Delivery, cause: Cause) -> Courier | None:
         """Gives the delivery the nearest free courier, if anyone is free; both change."""
@@ -90,12 +95,16 @@ class Deliveries(TiffinProcess):
             candidates = [c for c in candidates if c is not chosen]
         return None
 
-    def _cancelled(self, delivery: Delivery, reason: str, cause: Cause) -> list[Any]:
+    def _ending(
+        self, delivery: Delivery, end: Callable[[], None], cause: Cause
+    ) -> tuple[Delivery, Courier | None]:
+        """Ends the delivery's hold on its courier (delivered, cancelled, unassigned...): the
+        delivery and the freed courier change together."""
         courier = self._courier_of(delivery)
-        delivery.cancel(reason, cause)
+        end()
         if courier is not None:
             courier.release_delivery(delivery.id, cause)
-        return [delivery, courier]
+        return delivery, courier
 
     def _require_open_order(self, delivery: Delivery) -> None:
         """A cancelled order's delivery stops, even before the saga has cancelled it."""
@@ -141,11 +150,8 @@ class Deliveries(TiffinProcess):
 
     def unassign_courier(self, delivery_id: UUID, reason: str, cause: Cause) -> Changed[Delivery]:
         delivery = self.get_delivery(delivery_id)
-        courier = self._courier_of(delivery)
-        delivery.unassign(reason, cause)
-        if courier is not None:
-            courier.release_delivery(delivery.id, cause)
-        return Changed(delivery, self.commit(delivery, courier))
+        changed = self._ending(delivery, lambda: delivery.unassign(reason, cause), cause)
+        return Changed(delivery, self.commit(*changed))
 
     def picked_up(self, order_id: UUID) -> bool:
         delivery = self.lookup(Delivery, delivery_id_for(order_id))
@@ -161,15 +167,13 @@ class Deliveries(TiffinProcess):
         """The courier handed the order over, and is free for the next one."""
         delivery = self.get_delivery(delivery_id)
         self._require_open_order(delivery)
-        courier = self._courier_of(delivery)
-        delivery.deliver(cause)
-        if courier is not None:
-            courier.release_delivery(delivery.id, cause)
-        return Changed(delivery, self.commit(delivery, courier))
+        changed = self._ending(delivery, lambda: delivery.deliver(cause), cause)
+        return Changed(delivery, self.commit(*changed))
 
     def cancel_delivery(self, delivery_id: UUID, reason: str, cause: Cause) -> Changed[Delivery]:
         delivery = self.get_delivery(delivery_id)
-        return Changed(delivery, self.commit(*self._cancelled(delivery, reason, cause)))
+        changed = self._ending(delivery, lambda: delivery.cancel(reason, cause), cause)
+        return Changed(delivery, self.commit(*changed))
 
     # Couriers
 

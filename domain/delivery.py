@@ -100,6 +100,18 @@ class Delivery(Aggregate):
             order_id=self.order_id, reason=require_text(reason, "reason", 500), cause=cause
         )
 
+    def recall(self, reason: str, cause: Cause) -> None:
+        """Calls back a delivery under way: its order was cancelled while the courier, not yet
+        known to have collected it, was picking it up. The food goes back; the courier is free."""
+        self._require(frozenset({DeliveryStatus.PICKED_UP}), "recall")
+        self._recalled(
+            order_id=self.order_id, reason=require_text(reason, "reason", 500), cause=cause
+        )
+
+    @event("Recalled")
+    def _recalled(self, order_id: UUID, reason: str, cause: Cause) -> None:
+        self.status = DeliveryStatus.CANCELLED
+
     @event("Cancelled")
     def _cancelled(self, order_id: UUID, reason: str, cause: Cause) -> None:
         self.status = DeliveryStatus.CANCELLED

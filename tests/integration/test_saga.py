@@ -293,3 +293,24 @@ def test_an_order_its_courier_has_collected_cannot_be_cancelled_even_before_it_k
 
     assert tiffin.ordering.get_order(order.id).status is OrderStatus.PICKED_UP
     assert tiffin.payments.payment_of_order(order.id).status is PaymentStatus.CAPTURED
+
+
+def test_a_pickup_and_a_cancellation_at_the_same_instant_end_with_the_delivery_recalled(
+    tiffin: Tiffin, saga: Runtime
+) -> None:
+    order, delivery_id, rider = accepted_with_courier(tiffin, saga)
+    courier_id = UUID(tiffin.deliveries.get_delivery(delivery_id).courier_id or "")
+    progress, tiffin.ordering.delivery_progress = tiffin.ordering.delivery_progress, None
+    tiffin.deliveries.pick_up(delivery_id, rider)  # lands between the cancel's check and commit
+    tiffin.ordering.cancel_order(order.id, "kitchen fire", ADMIN)
+    tiffin.ordering.delivery_progress = progress
+
+    saga.run_until_idle()
+
+    delivery_events = [type(e).__name__ for e in tiffin.deliveries.history(delivery_id)]
+    assert delivery_events[-2:] == ["PickedUp", "Recalled"]
+    assert tiffin.deliveries.get_courier(courier_id).available
+    assert tiffin.ordering.get_order(order.id).status is OrderStatus.CANCELLED
+    assert tiffin.payments.payment_of_order(order.id).status is PaymentStatus.REFUND_PENDING
+    with pytest.raises(OrderClosed):
+        tiffin.deliveries.deliver(delivery_id, rider)

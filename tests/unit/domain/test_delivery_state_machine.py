@@ -82,6 +82,15 @@ class DeliveryMachine(AggregateMachine):
         if not refusals:
             self.status = "cancelled"
 
+    @rule(reason=TEXTS)
+    def recall(self, reason: str) -> None:
+        refusals = self.status_must_be("picked_up")
+        if is_blank(reason):
+            refusals.append(InvalidText)
+        self.attempt(refusals, lambda: self.aggregate.recall(reason, DISPATCH), "Recalled")
+        if not refusals:
+            self.status = "cancelled"
+
     @rule(data=st.data())
     def advance(self, data: st.DataObject) -> None:
         """The next step of the happy path (with mostly good input), to reach delivered."""
