@@ -9,15 +9,10 @@ and its position are written in one transaction; the position only moves forward
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-import psycopg
-
+from adapters.sql import SqlDatabase, create_tables
 from application.work import PARKED, SCHEDULED, Cancel, Change, Schedule, WorkItem
 
 CREATE_TABLES = (
@@ -45,27 +40,13 @@ SCHEDULE = (
 
 
 class SqlWorkStore:
-    """Shared by both databases; they differ in connecting, placeholders and transactions."""
+    def __init__(self, database: SqlDatabase) -> None:
+        self.database = database
+        self._transaction = database.transaction
+        create_tables(database, CREATE_TABLES, "tiffin-work-ddl")
 
-    placeholder = "?"
-
-    ddl_lock: str | None = None
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        with self._transaction() as run:
-            if self.ddl_lock:  # processes starting together create the tables one at a time
-                run(self.ddl_lock, ())
-            for statement in CREATE_TABLES:
-                run(statement, ())
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        raise NotImplementedError
-        yield
-
-    def _sql(self, statement: str) -> str:
-        return statement.replace("?", self.placeholder)
+    def close(self) -> None:
+        self.database.close()
 
     def position(self, queue: str, leader: str) -> int:
         with self._transaction() as run:
@@ -153,49 +134,3 @@ def _item(row: Sequence[Any]) -> WorkItem:
     return WorkItem(
         queue, key, float(due_at), json.loads(payload), attempts, status, last_error, version
     )
-
-
-class SqliteWorkStore(SqlWorkStore):
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(
-            path, timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        super().__init__()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        with self._lock:
-            connection = self._connection
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield lambda sql, params: connection.execute(self._sql(sql), params)
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-
-    def close(self) -> None:
-        self._connection.close()
-
-
-class PostgresWorkStore(SqlWorkStore):
-    placeholder = "%s"
-    ddl_lock = "SELECT pg_advisory_xact_lock(hashtext('tiffin-work-ddl'))"
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._connection = psycopg.connect(url, autocommit=True)
-        super().__init__()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        with self._lock:
-            if self._connection.broken:
-                self._connection = psycopg.connect(self._url, autocommit=True)
-            with self._connection.transaction():
-                yield lambda sql, params: self._connection.execute(self._sql(sql), params)
-
-    def close(self) -> None:
-        self._connection.close()

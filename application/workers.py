@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from adapters.leadership import FileLeadership, PostgresLeadership
-from adapters.work_store import PostgresWorkStore, SqliteWorkStore
+from adapters.sql import open_database
+from adapters.work_store import SqlWorkStore
 from application import deadlines, outbox
 from application.deadlines import DeadlineFiring, DeadlineTimes, deadline_changes
 from application.outbox import OUTBOX_CHANGES, GatewayCalls
@@ -18,13 +19,11 @@ if TYPE_CHECKING:
     from application.bootstrap import Tiffin
 
 COMPONENTS = ("ordering", "payments", "deliveries", "deadlines", "outbox")
-ClosableWorkStore = PostgresWorkStore | SqliteWorkStore
+ClosableWorkStore = SqlWorkStore
 
 
 def open_work_store(settings: Settings) -> ClosableWorkStore:
-    if settings.database_url is not None:
-        return PostgresWorkStore(settings.database_url)
-    return SqliteWorkStore(settings.data_dir / "work.sqlite3")
+    return SqlWorkStore(open_database(settings.database_url, settings.data_dir / "work.sqlite3"))
 
 
 def leadership_for(settings: Settings) -> Leadership:
