@@ -25,8 +25,15 @@ from application.runtime import Runtime
 from application.settings import Settings
 from application.webhooks import PaymentWebhooks, WebhookSignatures
 from application.work import WorkStore
-from application.workers import COMPONENTS, ClosableWorkStore, build_runtime, open_work_store
+from application.workers import (
+    COMPONENTS,
+    ClosableWorkStore,
+    build_runtime,
+    open_views,
+    open_work_store,
+)
 from domain.values import Money
+from projections.views import SqlDatabase
 
 Clock = Callable[[], float]
 
@@ -46,6 +53,7 @@ class Tiffin:
     clock: Clock = time.time
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _work_store: ClosableWorkStore | None = None
+    _views: SqlDatabase | None = None
 
     def close(self) -> None:
         for close in reversed(self._closers):
@@ -71,9 +79,16 @@ class Tiffin:
             self._closers.append(self._work_store.close)
         return self._work_store
 
+    def views(self) -> SqlDatabase:
+        """The database of the read models (opened once, closed with the platform)."""
+        if self._views is None:
+            self._views = open_views(self.settings)
+            self._closers.append(self._views.close)
+        return self._views
+
     def runtime(self, only: Sequence[str] = COMPONENTS) -> Runtime:
-        """The saga's workers (all, or only the named ones), not started yet."""
-        return build_runtime(self, self.work_store(), only)
+        """The workers (all, or only the named ones), not started yet."""
+        return build_runtime(self, self.work_store(), self.views(), only)
 
 
 def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from adapters.leadership import FileLeadership, PostgresLeadership
-from adapters.sql import open_database
+from adapters.sql import create_tables, open_database
 from adapters.work_store import SqlWorkStore
 from application import deadlines, outbox
 from application.deadlines import DeadlineFiring, DeadlineTimes, deadline_changes
@@ -18,12 +18,29 @@ from application.work import WorkQueue, WorkStore
 if TYPE_CHECKING:
     from application.bootstrap import Tiffin
 
-COMPONENTS = ("ordering", "payments", "deliveries", "deadlines", "outbox")
+from projections.order_summary import ORDER_SUMMARY
+from projections.projector import TRACKING_TABLES, Projection, Projector
+from projections.views import SqlDatabase
+
+COMPONENTS = ("ordering", "payments", "deliveries", "deadlines", "outbox", "order_summary")
+PROJECTIONS: dict[str, Projection] = {ORDER_SUMMARY.name: ORDER_SUMMARY}
 ClosableWorkStore = SqlWorkStore
 
 
 def open_work_store(settings: Settings) -> ClosableWorkStore:
     return SqlWorkStore(open_database(settings.database_url, settings.data_dir / "work.sqlite3"))
+
+
+def open_views(settings: Settings) -> SqlDatabase:
+    database = open_database(settings.database_url, settings.data_dir / "views.sqlite3")
+    tables = [*TRACKING_TABLES, *(t for p in PROJECTIONS.values() for t in p.tables)]
+    create_tables(database, tables, "tiffin-views-ddl")
+    return database
+
+
+def projector(tiffin: Tiffin, views: SqlDatabase, name: str) -> Projector:
+    apps = (tiffin.ordering, tiffin.payments, tiffin.deliveries)
+    return Projector(PROJECTIONS[name], apps, views)
 
 
 def leadership_for(settings: Settings) -> Leadership:
@@ -32,12 +49,18 @@ def leadership_for(settings: Settings) -> Leadership:
     return FileLeadership(settings.data_dir / "locks")
 
 
-def build_runtime(tiffin: Tiffin, store: WorkStore, only: Sequence[str] = COMPONENTS) -> Runtime:
+def build_runtime(
+    tiffin: Tiffin, store: WorkStore, views: SqlDatabase, only: Sequence[str] = COMPONENTS
+) -> Runtime:
     """The named components (all by default), woken by every save of this process."""
     unknown = sorted(set(only) - set(COMPONENTS))
     if unknown:
         raise ValueError(f"no worker component {unknown}; there are {list(COMPONENTS)}")
-    components = [_component(tiffin, store, name) for name in COMPONENTS if name in only]
+    components = [
+        projector(tiffin, views, name) if name in PROJECTIONS else _component(tiffin, store, name)
+        for name in COMPONENTS
+        if name in only
+    ]
     settings = tiffin.settings
     runtime = Runtime(components, leadership_for(settings), settings.worker_poll_seconds)
     for app in (tiffin.ordering, tiffin.payments, tiffin.deliveries):

@@ -393,6 +393,30 @@ class OrderSagaMachine(RuleBasedStateMachine):
                 )
         outbox = self.tiffin.work_store().items("outbox")
         assert outbox == [], f"gateway calls left undone: {outbox}"
+        for order_id in self.customers:
+            assert self.summary_row(order_id) == self.as_the_aggregates_say(order_id)
+
+    def summary_row(self, order_id: UUID) -> tuple[Any, ...]:
+        """The order summary view's row of the order (built by its projector)."""
+        with self.tiffin.views().transaction() as run:
+            [row] = run(
+                "SELECT status, courier_id, total_minor, payment_status, delivery_status,"
+                " closing_reason FROM order_summary WHERE order_id = ?",
+                (str(order_id),),
+            ).fetchall()
+        return tuple(row)
+
+    def as_the_aggregates_say(self, order_id: UUID) -> tuple[Any, ...]:
+        order = self.tiffin.ordering.get_order(order_id)
+        delivery = self.delivery_of(order_id)
+        return (
+            order.status,
+            order.courier_id,
+            order.total.minor,
+            self.tiffin.payments.payment_of_order(order_id).status,
+            None if delivery is None else delivery.status,
+            order.closing_reason,
+        )
 
 
 TestOrderSaga = OrderSagaMachine.TestCase

@@ -1,0 +1,16 @@
+"""The port the SQL views are written through (SQLite or PostgreSQL: see ``adapters/sql.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+Run = Callable[[str, Sequence[Any]], Any]  # runs one statement with ``?`` placeholders
+
+
+class SqlDatabase(Protocol):
+    def transaction(self) -> Any:
+        """A context manager yielding ``run``; commits on success, rolls back on error."""
+        ...
+
+    def close(self) -> None: ...
