@@ -58,13 +58,14 @@ def _save_new_order(app: BenchStore) -> Callable[[], object]:
 
 
 @contextmanager
-def _follower(app: BenchStore) -> Iterator[Callable[[], set[int]]]:
-    """Tails the notification log like a projector while the writers run."""
+def _follower(app: BenchStore, head: int) -> Iterator[Callable[[], set[int]]]:
+    """Tails the notification log like a projector while the writers run, from ``head`` (read
+    before any writer starts: a thread reading it itself may only run once writes began)."""
     seen: set[int] = set()
     stop = threading.Event()
 
     def follow() -> None:
-        last = app.recorder.max_notification_id() or 0
+        last = head
         while True:
             finished = stop.is_set()
             page = app.recorder.select_notifications(start=last + 1, limit=1000)
@@ -95,7 +96,7 @@ def measure_saves(
         head = app.recorder.max_notification_id() or 0
         if not follow:
             return WriteResult(run_writers(writers, seconds, lambda _: _save_new_order(app)), None)
-        with _follower(app) as seen:
+        with _follower(app, head) as seen:
             measurement = run_writers(writers, seconds, lambda _: _save_new_order(app))
             followed = seen()
         committed = {
