@@ -53,6 +53,20 @@ class Projection:
 
 
 @dataclass(frozen=True)
+class Lag:
+    """How far a projection is behind one application's log."""
+
+    leader: str
+    position: int  # the last notification id applied (or passed over: other topics, parked)
+    head: int  # the log's last notification id
+    events: int  # events of the projection's topics not applied yet (counted up to LAG_COUNT_MAX)
+    seconds: float  # age of the oldest of them (0 when none)
+
+
+LAG_COUNT_MAX = 10_000
+
+
+@dataclass(frozen=True)
 class Parked:
     leader: str
     position: int
@@ -143,6 +157,21 @@ class Projector:
                 (self.name, leader.name, notification.id, notification.topic, failure, time.time()),
             )
             run(ADVANCE, (self.name, leader.name, notification.id))
+
+    def lag(self, now: float) -> list[Lag]:
+        lags = []
+        for leader in self.leaders:
+            position = self.position(leader.name)
+            waiting = leader.recorder.select_notifications(
+                start=position, limit=LAG_COUNT_MAX, topics=self.topics, inclusive_of_start=False
+            )
+            seconds = 0.0
+            if waiting:
+                oldest: Any = leader.mapper.to_domain_event(waiting[0])
+                seconds = max(0.0, now - oldest.timestamp.timestamp())
+            head = leader.recorder.max_notification_id() or 0
+            lags.append(Lag(leader.name, position, head, len(waiting), seconds))
+        return lags
 
     def parked(self) -> list[Parked]:
         with self.database.transaction() as run:

@@ -64,6 +64,7 @@ def test_demo_on_the_embedded_default_keeps_its_events_in_the_data_directory(
         "ordering.sqlite3",
         "payments.sqlite3",
         "restaurants.sqlite3",
+        "views.sqlite3",
         "work.sqlite3",
     ]
 
@@ -108,3 +109,24 @@ def test_parked_gateway_calls_are_listed_and_put_back_in_line(tmp_path: Path) ->
     again = run_tiffin("work", "retry", "outbox", key, env=env)
     assert again.returncode == 1
     assert run_tiffin("work", "list", "--parked", env=env).stdout.rstrip().endswith("0 item(s)")
+
+
+def test_projection_status_shows_each_logs_position_head_and_lag(tmp_path: Path) -> None:
+    env = {"TIFFIN_DATA_DIR": str(tmp_path), "TIFFIN_SIMULATED_CAPTURE_SECONDS": "-1"}
+    with bootstrap(load_settings(env)) as tiffin:
+        place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))
+        tiffin.runtime(["payments"]).run_until_idle()  # the order summary has not run yet
+
+    before = run_tiffin("projections", "status", env=env)
+    with bootstrap(load_settings(env)) as tiffin:
+        tiffin.runtime(["order_summary"]).run_until_idle()
+    after = run_tiffin("projections", "status", env=env)
+
+    assert before.returncode == after.returncode == 0, before.stderr + after.stderr
+    rows = {line.split()[1]: line.split()[2:] for line in before.stdout.splitlines()[1:]}
+    assert rows["Ordering"][:3] == ["0", "1", "1"]  # position, head, events behind
+    assert rows["Payments"][:3] == ["0", "1", "1"]
+    assert float(rows["Ordering"][3]) >= 0
+    rows = {line.split()[1]: line.split()[2:] for line in after.stdout.splitlines()[1:]}
+    assert rows["Ordering"] == ["1", "1", "0", "0.0", "0"]
+    assert rows["Payments"] == ["1", "1", "0", "0.0", "0"]
