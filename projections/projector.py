@@ -158,6 +158,29 @@ class Projector:
             )
             run(ADVANCE, (self.name, leader.name, notification.id))
 
+    def has_reached(self, leader: Application[Any], position: int) -> bool:
+        """Whether the view includes everything of the leader's log up to ``position`` (events
+        of other topics count as included: the view has nothing to take from them)."""
+        applied = self.position(leader.name)
+        if applied >= position:
+            return True
+        pending = leader.recorder.select_notifications(
+            start=applied, stop=position, limit=1, topics=self.topics, inclusive_of_start=False
+        )
+        return not pending
+
+    def wait_until(
+        self, leader: Application[Any], position: int, timeout: float, poll: float = 0.01
+    ) -> bool:
+        """Read-your-writes: waits until the view includes ``position`` of the leader's log;
+        False if it has not within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self.has_reached(leader, position):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
+        return True
+
     def lag(self, now: float) -> list[Lag]:
         lags = []
         for leader in self.leaders:

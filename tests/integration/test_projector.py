@@ -10,11 +10,13 @@ import pytest
 from adapters.sql import create_tables
 from application.bootstrap import Tiffin
 from application.runtime import Runtime
+from application.workers import projector
 from domain.order import OrderStatus
+from domain.restaurant import LineRequest
 from domain.values import Role
 from projections.projector import TRACKING_TABLES, Projection, Projector
 from projections.views import Run
-from tests.scenario import cause, courier_on_shift, gateway_says, open_kitchen, place
+from tests.scenario import HOME, cause, courier_on_shift, gateway_says, open_kitchen, place
 
 SHIFTS = 10_000
 POISON_VERSION = 4_321
@@ -139,3 +141,29 @@ def test_the_order_summary_follows_each_order_its_payment_and_its_delivery(
     assert summary(tiffin, delivered.id)["courier_id"] == str(courier.id)
     assert summary(tiffin, cancelled.id)["payment_status"] == "refund_pending"
     assert summary(tiffin, cancelled.id)["delivery_status"] is None
+
+
+def test_a_reader_can_wait_until_the_view_includes_its_own_write(
+    tiffin: Tiffin, saga: Runtime
+) -> None:
+    summary_projector = projector(tiffin, tiffin.views(), "order_summary")
+    kitchen = open_kitchen(tiffin)
+    placed = tiffin.ordering.place_order(
+        customer_id="asha",
+        restaurant_id=kitchen.restaurant.id,
+        requests=[LineRequest(kitchen.dosa.id, 1)],
+        delivery_address=HOME,
+        payment_vpa="asha@okbank",
+        cause=cause(Role.CUSTOMER, "asha"),
+    )
+    assert placed.position is not None
+    assert not summary_projector.wait_until(tiffin.ordering, placed.position, timeout=0.05)
+
+    saga.start()  # the workers run in their own thread, as on the embedded default
+    try:
+        assert summary_projector.wait_until(tiffin.ordering, placed.position, timeout=30)
+    finally:
+        saga.stop()
+
+    assert summary(tiffin, placed.value.id)["status"] == "awaiting_payment"
+    assert summary_projector.has_reached(tiffin.ordering, placed.position)
