@@ -1,9 +1,9 @@
 """The work-item table of the saga's deadlines and outbox, in SQLite or PostgreSQL.
 
-Two tables: ``tiffin_work_items`` (one row per scheduled item; ``version`` grows with each
-reschedule, so a dispatcher never removes or moves an item rescheduled after it read it) and
-``tiffin_work_positions`` (how far each queue has read each leader's log). A batch of changes
-and its position are written in one transaction; the position only moves forward.
+``tiffin_work_items`` holds one row per scheduled item; ``version`` grows with each reschedule,
+so a dispatcher never removes or moves an item rescheduled after it read it. The queues'
+projectors keep their read positions in the same database, written in the same transaction as
+the changes (``projections/projector.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.sql import SqlDatabase, create_tables
-from application.work import PARKED, SCHEDULED, Cancel, Change, Schedule, WorkItem
+from application.work import PARKED, SCHEDULED, Change, Schedule, WorkItem
 
 CREATE_TABLES = (
     "CREATE TABLE IF NOT EXISTS tiffin_work_items ("
@@ -22,14 +22,6 @@ CREATE_TABLES = (
     " status TEXT NOT NULL DEFAULT 'scheduled', last_error TEXT NOT NULL DEFAULT '',"
     " version BIGINT NOT NULL DEFAULT 1, PRIMARY KEY (queue, key))",
     "CREATE INDEX IF NOT EXISTS tiffin_work_items_due ON tiffin_work_items (queue, status, due_at)",
-    "CREATE TABLE IF NOT EXISTS tiffin_work_positions ("
-    " queue TEXT NOT NULL, leader TEXT NOT NULL, position BIGINT NOT NULL,"
-    " PRIMARY KEY (queue, leader))",
-)
-ADVANCE = (
-    "INSERT INTO tiffin_work_positions (queue, leader, position) VALUES (?, ?, ?)"
-    " ON CONFLICT (queue, leader) DO UPDATE SET position = excluded.position"
-    " WHERE tiffin_work_positions.position < excluded.position"
 )
 SCHEDULE = (
     "INSERT INTO tiffin_work_items (queue, key, due_at, payload) VALUES (?, ?, ?, ?)"
@@ -40,40 +32,24 @@ SCHEDULE = (
 
 
 class SqlWorkStore:
-    def __init__(self, database: SqlDatabase) -> None:
+    def __init__(self, database: SqlDatabase, more_tables: Sequence[str] = ()) -> None:
         self.database = database
         self._transaction = database.transaction
-        create_tables(database, CREATE_TABLES, "tiffin-work-ddl")
+        create_tables(database, [*CREATE_TABLES, *more_tables], "tiffin-work-ddl")
 
     def close(self) -> None:
         self.database.close()
 
-    def position(self, queue: str, leader: str) -> int:
-        with self._transaction() as run:
-            rows = run(
-                "SELECT position FROM tiffin_work_positions WHERE queue = ? AND leader = ?",
-                (queue, leader),
-            ).fetchall()
-        return int(rows[0][0]) if rows else 0
-
-    def apply(self, queue: str, leader: str, position: int, changes: Sequence[Change]) -> bool:
-        with self._transaction() as run:
-            if run(ADVANCE, (queue, leader, position)).rowcount != 1:
-                return False
-            for change in changes:
-                if isinstance(change, Schedule):
-                    payload = json.dumps(change.payload, sort_keys=True)
-                    run(SCHEDULE, (queue, change.key, change.due_at, payload))
-                else:
-                    self._delete(run, queue, change)
-        return True
-
-    @staticmethod
-    def _delete(run: Any, queue: str, change: Cancel) -> None:
-        run(
-            "DELETE FROM tiffin_work_items WHERE queue = ? AND key = ? AND status = ?",
-            (queue, change.key, SCHEDULED),
-        )
+    def record(self, run: Any, queue: str, changes: Sequence[Change]) -> None:
+        for change in changes:
+            if isinstance(change, Schedule):
+                payload = json.dumps(change.payload, sort_keys=True)
+                run(SCHEDULE, (queue, change.key, change.due_at, payload))
+            else:
+                run(
+                    "DELETE FROM tiffin_work_items WHERE queue = ? AND key = ? AND status = ?",
+                    (queue, change.key, SCHEDULED),
+                )
 
     def due(self, queue: str, now: float, limit: int) -> list[WorkItem]:
         with self._transaction() as run:

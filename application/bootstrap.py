@@ -24,7 +24,6 @@ from application.restaurants import Restaurants
 from application.runtime import Runtime
 from application.settings import Settings
 from application.webhooks import PaymentWebhooks, WebhookSignatures
-from application.work import WorkStore
 from application.workers import (
     COMPONENTS,
     ClosableWorkStore,
@@ -72,7 +71,7 @@ class Tiffin:
     ) -> None:
         self.close()
 
-    def work_store(self) -> WorkStore:
+    def work_store(self) -> ClosableWorkStore:
         """The table of deadlines and gateway calls (opened once, closed with the platform)."""
         if self._work_store is None:
             self._work_store = open_work_store(self.settings)

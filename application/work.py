@@ -1,9 +1,10 @@
 """Scheduled work driven by events: the saga's deadlines and the outbox of gateway calls.
 
-A work queue follows some applications' notification logs and turns their events into
-changes to a table of work items (schedule an item at a time, or cancel it), recorded with
-the position reached in the same transaction: each event changes the table exactly once,
-even across crashes. A dispatcher then runs the items that are due, each on its own: one
+A work queue's events come in through a projector (``projections/projector.py``) whose
+projection turns them into changes to a table of work items (schedule an item at a time, or
+cancel it), recorded with the position reached in the same transaction: each event changes the
+table exactly once, even across crashes. The dispatcher then runs the items that are due, each
+on its own: one
 that fails is retried later with exponential backoff, and after ``max_attempts`` failures it
 is parked, kept with its last error, until someone retries it. So a failing item never holds
 up the others, and every item runs at least once (its handler must bear repeats).
@@ -13,16 +14,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from eventsourcing.application import Application
-
-from application.base import event_topic
-
 log = logging.getLogger(__name__)
-READ_LIMIT = 500
 SCHEDULED, PARKED = "scheduled", "parked"
 
 
@@ -76,13 +72,8 @@ Outcome = Done | Later | Park
 
 
 class WorkStore(Protocol):
-    def position(self, queue: str, leader: str) -> int:
-        """The last notification id of the leader whose changes are recorded (0: none)."""
-        ...
-
-    def apply(self, queue: str, leader: str, position: int, changes: Sequence[Change]) -> bool:
-        """Records the changes and the new position atomically; False (and no change) if the
-        queue had already reached that position."""
+    def record(self, run: Any, queue: str, changes: Sequence[Change]) -> None:
+        """Schedules and cancels items through ``run``, in the caller's transaction."""
         ...
 
     def due(self, queue: str, now: float, limit: int) -> list[WorkItem]:
@@ -111,11 +102,10 @@ Handler = Callable[[WorkItem], Outcome]
 
 @dataclass
 class WorkQueue:
-    """One queue: which events schedule what, and how its items are carried out."""
+    """One queue: its intake of events (a projector) and how its items are carried out."""
 
     name: str
-    leaders: Sequence[Application[Any]]
-    changes: Mapping[str, EventChanges]
+    intake: Callable[[], int]
     handle: Handler
     store: WorkStore
     clock: Callable[[], float] = time.time
@@ -126,26 +116,7 @@ class WorkQueue:
 
     def run_once(self) -> int:
         """Takes in new events, then runs what is due; returns how much was done."""
-        return self.take_in() + self.dispatch()
-
-    def take_in(self) -> int:
-        topics = [event_topic(name) for name in self.changes]
-        taken = 0
-        for leader in self.leaders:
-            while True:
-                start = self.store.position(self.name, leader.name)
-                notifications = leader.recorder.select_notifications(
-                    start=start, limit=READ_LIMIT, topics=topics, inclusive_of_start=False
-                )
-                if not notifications:
-                    break
-                changes: list[Change] = []
-                for notification in notifications:
-                    event = leader.mapper.to_domain_event(notification)
-                    changes.extend(self.changes[type(event).__qualname__](event))
-                self.store.apply(self.name, leader.name, notifications[-1].id, changes)
-                taken += len(notifications)
-        return taken
+        return self.intake() + self.dispatch()
 
     def dispatch(self) -> int:
         now = self.clock()

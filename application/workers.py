@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from eventsourcing.application import Application
 
 from adapters.leadership import FileLeadership, PostgresLeadership
 from adapters.sql import create_tables, open_database
@@ -13,13 +15,13 @@ from application.deadlines import DeadlineFiring, DeadlineTimes, deadline_change
 from application.outbox import OUTBOX_CHANGES, GatewayCalls
 from application.runtime import SAGA, Component, Leadership, Runtime, SagaStep
 from application.settings import Settings
-from application.work import WorkQueue, WorkStore
+from application.work import EventChanges, WorkQueue
 
 if TYPE_CHECKING:
     from application.bootstrap import Tiffin
 
 from projections.order_summary import ORDER_SUMMARY
-from projections.projector import TRACKING_TABLES, Projection, Projector
+from projections.projector import TRACKING_TABLES, Apply, Projection, Projector
 from projections.views import SqlDatabase
 
 COMPONENTS = ("ordering", "payments", "deliveries", "deadlines", "outbox", "order_summary")
@@ -28,7 +30,8 @@ ClosableWorkStore = SqlWorkStore
 
 
 def open_work_store(settings: Settings) -> ClosableWorkStore:
-    return SqlWorkStore(open_database(settings.database_url, settings.data_dir / "work.sqlite3"))
+    database = open_database(settings.database_url, settings.data_dir / "work.sqlite3")
+    return SqlWorkStore(database, more_tables=TRACKING_TABLES)
 
 
 def open_views(settings: Settings) -> SqlDatabase:
@@ -50,7 +53,7 @@ def leadership_for(settings: Settings) -> Leadership:
 
 
 def build_runtime(
-    tiffin: Tiffin, store: WorkStore, views: SqlDatabase, only: Sequence[str] = COMPONENTS
+    tiffin: Tiffin, store: SqlWorkStore, views: SqlDatabase, only: Sequence[str] = COMPONENTS
 ) -> Runtime:
     """The named components (all by default), woken by every save of this process."""
     unknown = sorted(set(only) - set(COMPONENTS))
@@ -68,7 +71,22 @@ def build_runtime(
     return runtime
 
 
-def _component(tiffin: Tiffin, store: WorkStore, name: str) -> Component:
+def _intake(
+    name: str,
+    leaders: Sequence[Application[Any]],
+    changes: Mapping[str, EventChanges],
+    store: SqlWorkStore,
+) -> Projector:
+    """A queue's intake: a projector whose view is the queue's part of the work table."""
+
+    def recording(to_changes: EventChanges) -> Apply:
+        return lambda run, event: store.record(run, name, to_changes(event))
+
+    appliers = {event: recording(to_changes) for event, to_changes in changes.items()}
+    return Projector(Projection(name, (), appliers), leaders, store.database)
+
+
+def _component(tiffin: Tiffin, store: SqlWorkStore, name: str) -> Component:
     settings = tiffin.settings
     processes = {app.name: app for app in (tiffin.ordering, tiffin.payments, tiffin.deliveries)}
     queue: dict[str, Any] = {
@@ -83,9 +101,11 @@ def _component(tiffin: Tiffin, store: WorkStore, name: str) -> Component:
             settings.assignment_retry_seconds,
         )
         fire = DeadlineFiring(tiffin.ordering, tiffin.payments, tiffin.deliveries, times)
-        return WorkQueue(name, list(processes.values()), deadline_changes(times), fire, **queue)
+        intake = _intake(name, list(processes.values()), deadline_changes(times), store)
+        return WorkQueue(name, intake.run_once, fire, **queue)
     if name == outbox.QUEUE:
         calls = GatewayCalls(tiffin.payments, tiffin.gateway)
-        return WorkQueue(name, [tiffin.payments], OUTBOX_CHANGES, calls, **queue)
+        intake = _intake(name, [tiffin.payments], OUTBOX_CHANGES, store)
+        return WorkQueue(name, intake.run_once, calls, **queue)
     app = next(app for app in processes.values() if app.name.lower() == name)
     return SagaStep(app, [processes[leader] for leader in SAGA.follows[app.name]])
