@@ -86,17 +86,21 @@ def _status(status: str, at: str | None = None, **more: Callable[[Any], Any]) ->
     return apply
 
 
-def _of_order(**columns: Callable[[Any], Any]) -> Apply:
-    """An applier setting columns of the row of the event's ``order_id``."""
+def _setting(order_id_of: Callable[[Any], Any], **columns: Callable[[Any], Any]) -> Apply:
+    """An applier setting columns, each computed from the event, of the order's row."""
     return lambda run, event: upsert(
-        run, event.order_id, **{name: value(event) for name, value in columns.items()}
+        run, order_id_of(event), **{name: value(event) for name, value in columns.items()}
     )
 
 
 def _row(**columns: Callable[[Any], Any]) -> Apply:
-    return lambda run, event: upsert(
-        run, event.originator_id, **{name: value(event) for name, value in columns.items()}
-    )
+    """For the order's own events."""
+    return _setting(lambda event: event.originator_id, **columns)
+
+
+def _of_order(**columns: Callable[[Any], Any]) -> Apply:
+    """For its payment's and its delivery's events, which carry ``order_id``."""
+    return _setting(lambda event: event.order_id, **columns)
 
 
 def _const(value: Any) -> Callable[[Any], Any]:
@@ -121,7 +125,7 @@ ORDER_SUMMARY = Projection(
             restaurant_stars=lambda e: e.rating.restaurant_stars,
             courier_stars=lambda e: e.rating.courier_stars,
         ),
-        "Payment.Requested": lambda run, e: upsert(run, e.order_id, payment_status="pending"),
+        "Payment.Requested": _of_order(payment_status=_const("pending")),
         "Payment.Captured": _of_order(payment_status=_const("captured")),
         "Payment.Failed": _of_order(payment_status=_const("failed")),
         "Payment.Expired": _of_order(payment_status=_const("expired")),
@@ -129,7 +133,7 @@ ORDER_SUMMARY = Projection(
             payment_status=_const("refund_pending"), refund_minor=lambda e: e.refund.amount.minor
         ),
         "Payment.Refunded": _of_order(payment_status=_const("refunded")),
-        "Delivery.Requested": lambda run, e: upsert(run, e.order_id, delivery_status="requested"),
+        "Delivery.Requested": _of_order(delivery_status=_const("requested")),
         "Delivery.Assigned": _of_order(delivery_status=_const("assigned")),
         "Delivery.Unassigned": _of_order(delivery_status=_const("unassigned")),
         "Delivery.PickedUp": _of_order(delivery_status=_const("picked_up")),
