@@ -22,6 +22,7 @@ from domain.courier import Courier, courier_id_for
 from domain.delivery import (
     AWAITING_COURIER,
     BEFORE_PICKUP,
+    COLLECTED,
     Delivery,
     DeliveryStatus,
     delivery_id_for,
@@ -29,8 +30,6 @@ from domain.delivery import (
 from domain.errors import OrderClosed
 from domain.order import Order, OrderStatus
 from domain.values import Cause, Location
-
-COLLECTED = frozenset({DeliveryStatus.PICKED_UP, DeliveryStatus.DELIVERED})
 
 
 class OrderLookup(Protocol):

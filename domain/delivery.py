@@ -29,6 +29,7 @@ class DeliveryStatus(StrEnum):
 
 AWAITING_COURIER = frozenset({DeliveryStatus.REQUESTED, DeliveryStatus.UNASSIGNED})
 BEFORE_PICKUP = AWAITING_COURIER | {DeliveryStatus.ASSIGNED}
+COLLECTED = frozenset({DeliveryStatus.PICKED_UP, DeliveryStatus.DELIVERED})
 
 
 class Delivery(Aggregate):
