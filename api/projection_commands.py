@@ -8,7 +8,8 @@ from typing import Any
 
 from application.bootstrap import bootstrap
 from application.settings import load_settings
-from application.workers import PROJECTIONS, projector
+from application.workers import projector
+from projections.registry import PROJECTIONS
 
 
 def show_status(_: argparse.Namespace) -> int:

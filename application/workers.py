@@ -20,12 +20,11 @@ from application.work import EventChanges, WorkQueue
 if TYPE_CHECKING:
     from application.bootstrap import Tiffin
 
-from projections.order_summary import ORDER_SUMMARY
 from projections.projector import TRACKING_TABLES, Apply, Projection, Projector
+from projections.registry import PROJECTIONS
 from projections.views import SqlDatabase
 
-COMPONENTS = ("ordering", "payments", "deliveries", "deadlines", "outbox", "order_summary")
-PROJECTIONS: dict[str, Projection] = {ORDER_SUMMARY.name: ORDER_SUMMARY}
+COMPONENTS = ("ordering", "payments", "deliveries", "deadlines", "outbox", *PROJECTIONS)
 ClosableWorkStore = SqlWorkStore
 
 
@@ -42,8 +41,26 @@ def open_views(settings: Settings) -> SqlDatabase:
 
 
 def projector(tiffin: Tiffin, views: SqlDatabase, name: str) -> Projector:
-    apps = (tiffin.ordering, tiffin.payments, tiffin.deliveries)
-    return Projector(PROJECTIONS[name], apps, views)
+    """The named projection's projector, following the logs its events are recorded in."""
+    projection = PROJECTIONS[name]
+    return Projector(projection, leaders_of(tiffin, projection), views)
+
+
+def leaders_of(tiffin: Tiffin, projection: Projection) -> list[Application[Any]]:
+    """The applications whose logs hold the projection's events, in a fixed order."""
+    log_of = {
+        "Restaurant": tiffin.restaurants,
+        "Order": tiffin.ordering,
+        "Payment": tiffin.payments,
+        "Delivery": tiffin.deliveries,
+        "Courier": tiffin.deliveries,
+    }
+    leaders: list[Application[Any]] = []
+    for event in projection.appliers:
+        app = log_of[event.split(".")[0]]
+        if app not in leaders:
+            leaders.append(app)
+    return leaders
 
 
 def leadership_for(settings: Settings) -> Leadership:
