@@ -1,4 +1,5 @@
-"""``tiffin projections``: how far each read model is behind, and its parked events."""
+"""``tiffin projections``: how far each read model is behind, its parked events, rebuilding it
+and its Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -6,16 +7,21 @@ import argparse
 import time
 from typing import Any
 
+from prometheus_client import CollectorRegistry, generate_latest
+
+from api.progress_bar import ProgressBar
 from application.bootstrap import bootstrap
 from application.settings import load_settings
-from application.workers import projector
+from application.workers import live_view, projector
+from projections.metrics import register_lag
+from projections.rebuild import rebuild
 from projections.registry import PROJECTIONS
 
 
 def show_status(_: argparse.Namespace) -> int:
     with bootstrap(load_settings()) as tiffin:
         print(
-            f"{'projection':<16} {'log':<11} {'position':>9} {'head':>9} "
+            f"{'projection':<20} {'log':<11} {'position':>9} {'head':>9} "
             f"{'lag events':>10} {'lag s':>8} {'parked':>6}"
         )
         now = time.time()
@@ -25,7 +31,7 @@ def show_status(_: argparse.Namespace) -> int:
             for lag in running.lag(now):
                 stuck = sum(p.leader == lag.leader for p in parked)
                 print(
-                    f"{name:<16} {lag.leader:<11} {lag.position:>9} {lag.head:>9} "
+                    f"{name:<20} {lag.leader:<11} {lag.position:>9} {lag.head:>9} "
                     f"{lag.events:>10} {lag.seconds:>8.1f} {stuck:>6}"
                 )
             for item in parked:
@@ -33,8 +39,57 @@ def show_status(_: argparse.Namespace) -> int:
     return 0
 
 
+def rebuild_view(arguments: argparse.Namespace) -> int:
+    name = arguments.name
+    with bootstrap(load_settings()) as tiffin:
+        live = projector(tiffin, tiffin.views(), name)
+        bar = ProgressBar(f"rebuilding {name}", "positions")
+        rebuilt = rebuild(
+            live.projection, live.leaders, live_view(tiffin, tiffin.views(), name), bar
+        )
+        reached = sum(live.position(leader.name) for leader in live.leaders)
+        bar.finish(reached, reached)
+    rate = rebuilt.events / max(rebuilt.seconds, 1e-9)
+    print(
+        f"rebuilt {name}: {rebuilt.events:,} events in {rebuilt.seconds:.1f} s ({rate:,.0f}/s),"
+        f" {rebuilt.parked} parked; the rebuilt view is now the live one"
+    )
+    return 0
+
+
+def retry_parked(arguments: argparse.Namespace) -> int:
+    with bootstrap(load_settings()) as tiffin:
+        running = projector(tiffin, tiffin.views(), arguments.name)
+        retried = running.retry_parked()
+        still = len(running.parked())
+    print(f"{arguments.name}: {retried} parked event(s) applied, {still} still parked")
+    return 0 if still == 0 else 1
+
+
+def show_metrics(_: argparse.Namespace) -> int:
+    with bootstrap(load_settings()) as tiffin:
+        registry = CollectorRegistry()
+        register_lag(registry, lambda: [projector(tiffin, tiffin.views(), n) for n in PROJECTIONS])
+        print(generate_latest(registry).decode(), end="")
+    return 0
+
+
 def add_commands(commands: Any) -> None:
-    projections = commands.add_parser("projections", help="read models: lag and parked events")
+    projections = commands.add_parser(
+        "projections", help="read models: lag, parked events, rebuild, metrics"
+    )
     actions = projections.add_subparsers(dest="action", required=True)
     status = actions.add_parser("status", help="per projection and log: position, head, lag")
     status.set_defaults(run=show_status)
+    rebuilding = actions.add_parser(
+        "rebuild",
+        help="rebuild a view from position 0 into a shadow, then switch to it atomically",
+        description="The live view keeps serving (and its worker keeps running) meanwhile.",
+    )
+    rebuilding.add_argument("name", choices=list(PROJECTIONS))
+    rebuilding.set_defaults(run=rebuild_view)
+    retry = actions.add_parser("retry", help="apply a projection's parked events again")
+    retry.add_argument("name", choices=list(PROJECTIONS))
+    retry.set_defaults(run=retry_parked)
+    metrics = actions.add_parser("metrics", help="the projections' metrics, Prometheus text")
+    metrics.set_defaults(run=show_metrics)

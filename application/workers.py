@@ -20,8 +20,9 @@ from application.work import EventChanges, WorkQueue
 if TYPE_CHECKING:
     from application.bootstrap import Tiffin
 
-from projections.projector import TRACKING_TABLES, Apply, Projection, Projector
+from projections.projector import Apply, Projection, Projector
 from projections.registry import PROJECTIONS
+from projections.sql_views import TRACKING_TABLES, SqlViews
 from projections.views import SqlDatabase
 
 COMPONENTS = ("ordering", "payments", "deliveries", "deadlines", "outbox", *PROJECTIONS)
@@ -43,7 +44,12 @@ def open_views(settings: Settings) -> SqlDatabase:
 def projector(tiffin: Tiffin, views: SqlDatabase, name: str) -> Projector:
     """The named projection's projector, following the logs its events are recorded in."""
     projection = PROJECTIONS[name]
-    return Projector(projection, leaders_of(tiffin, projection), views)
+    return Projector(projection, leaders_of(tiffin, projection), live_view(tiffin, views, name))
+
+
+def live_view(tiffin: Tiffin, views: SqlDatabase, name: str) -> SqlViews:
+    """Where the named projection's view lives."""
+    return SqlViews(views, PROJECTIONS[name])
 
 
 def leaders_of(tiffin: Tiffin, projection: Projection) -> list[Application[Any]]:
@@ -100,7 +106,8 @@ def _intake(
         return lambda run, event: store.record(run, name, to_changes(event))
 
     appliers = {event: recording(to_changes) for event, to_changes in changes.items()}
-    return Projector(Projection(name, (), appliers), leaders, store.database)
+    projection = Projection(name, (), appliers)
+    return Projector(projection, leaders, SqlViews(store.database, projection))
 
 
 def _component(tiffin: Tiffin, store: SqlWorkStore, name: str) -> Component:

@@ -1,55 +1,79 @@
-"""Projectors: follow the applications' notification logs and keep SQL views.
+"""Projectors: follow the applications' notification logs and keep views.
 
-A projection names its tables and, for each event it cares about, how the event changes them.
-The projector applies a batch of events and records how far it has read each log in the same
-transaction, so a crash at any point leaves the view as a replay up to the recorded position.
-An event a projection cannot apply (a poison event) is tried ``max_attempts`` times, then
-parked in ``tiffin_projection_dead_letters`` with its position and error, and the projector
-carries on; a database that cannot be reached is no poison: the pass fails and is retried.
+A projection names, for each event it cares about, how the event changes its view. A projector
+reads a batch of events after the view's recorded position and hands them to the view's writer,
+which applies them and moves the position in one atomic step, guarded by the stored position:
+if another projector (a second worker, or a rebuild's switch) moved it meanwhile, nothing is
+written and the projector reads again from where the view now is. So every event changes each
+view exactly once and a crash at any point leaves the view equal to a replay up to its position.
+
+An event a projection cannot apply (a poison event) is tried ``max_attempts`` times, then parked
+with its position and error and the projector carries on; a store that cannot be reached is no
+poison: the pass fails and is retried.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
 from application.base import event_topic
-from projections.views import Run, SqlDatabase
+from projections.metrics import EVENTS_APPLIED, EVENTS_PARKED
 
 log = logging.getLogger(__name__)
-TRANSIENT = (psycopg.OperationalError, sqlite3.OperationalError)
 READ_LIMIT = 500
-TRACKING_TABLES = (
-    "CREATE TABLE IF NOT EXISTS tiffin_projection_positions ("
-    " projection TEXT NOT NULL, leader TEXT NOT NULL, position BIGINT NOT NULL,"
-    " PRIMARY KEY (projection, leader))",
-    "CREATE TABLE IF NOT EXISTS tiffin_projection_dead_letters ("
-    " projection TEXT NOT NULL, leader TEXT NOT NULL, position BIGINT NOT NULL,"
-    " topic TEXT NOT NULL, error TEXT NOT NULL, parked_at DOUBLE PRECISION NOT NULL,"
-    " PRIMARY KEY (projection, leader, position))",
-)
-ADVANCE = (
-    "INSERT INTO tiffin_projection_positions (projection, leader, position) VALUES (?, ?, ?)"
-    " ON CONFLICT (projection, leader) DO UPDATE SET position = excluded.position"
-    " WHERE tiffin_projection_positions.position < excluded.position"
-)
+LAG_COUNT_MAX = 10_000
 
-Apply = Callable[[Run, Any], None]
+Apply = Callable[[Any, Any], None]  # (the view's target: an SQL ``run`` or key operations, event)
+Changes = Callable[[Any], None]  # writes a batch's changes through the target it is given
 
 
 @dataclass(frozen=True)
 class Projection:
     name: str
-    tables: Sequence[str]  # CREATE TABLE IF NOT EXISTS … statements
+    tables: Sequence[str]  # SQL views: CREATE TABLE IF NOT EXISTS … statements (else empty)
     appliers: Mapping[str, Apply]  # by event qualname, e.g. "Order.Placed"
+
+
+@dataclass(frozen=True)
+class Parked:
+    leader: str
+    position: int
+    topic: str
+    error: str
+
+
+class PositionMoved(Exception):
+    """The view's stored position is not the one the batch was read after: nothing written."""
+
+
+class ViewWriter(Protocol):
+    """Where a projection's view lives (SQL tables, Redis keys) and its position per log."""
+
+    transient: tuple[type[BaseException], ...]  # errors of an unreachable store: not poison
+
+    def position(self, leader: str) -> int: ...
+
+    def write(self, leader: str, after: int, up_to: int, changes: Changes) -> None:
+        """Atomically: makes the changes and moves the position from ``after`` to ``up_to``;
+        raises PositionMoved, changing nothing, if the stored position is not ``after``."""
+        ...
+
+    def park(self, leader: str, after: int, notification: Notification, error: str) -> None:
+        """Records a poison event and moves the position past it (guarded like ``write``)."""
+        ...
+
+    def parked(self) -> list[Parked]: ...
+
+    def unpark(self, parked: Parked, changes: Changes) -> None:
+        """Makes a parked event's changes and forgets it, atomically."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -63,15 +87,7 @@ class Lag:
     seconds: float  # age of the oldest of them (0 when none)
 
 
-LAG_COUNT_MAX = 10_000
-
-
-@dataclass(frozen=True)
-class Parked:
-    leader: str
-    position: int
-    topic: str
-    error: str
+Progress = Callable[[str, int], None]  # (leader, position reached), after each batch
 
 
 class Projector:
@@ -79,27 +95,22 @@ class Projector:
         self,
         projection: Projection,
         leaders: Sequence[Application[Any]],
-        database: SqlDatabase,
+        writer: ViewWriter,
         max_attempts: int = 3,
     ) -> None:
         self.projection = projection
         self.leaders = list(leaders)
-        self.database = database
+        self.writer = writer
         self.max_attempts = max_attempts
         self.topics = [event_topic(name) for name in projection.appliers]
+        self.progress: Progress | None = None
 
     @property
     def name(self) -> str:
         return self.projection.name
 
     def position(self, leader: str) -> int:
-        with self.database.transaction() as run:
-            rows = run(
-                "SELECT position FROM tiffin_projection_positions"
-                " WHERE projection = ? AND leader = ?",
-                (self.name, leader),
-            ).fetchall()
-        return int(rows[0][0]) if rows else 0
+        return self.writer.position(leader)
 
     def run_once(self) -> int:
         """Applies every new event of every leader; returns how many."""
@@ -108,36 +119,60 @@ class Projector:
     def _catch_up(self, leader: Application[Any]) -> int:
         applied = 0
         while True:
+            after = self.writer.position(leader.name)
             notifications = leader.recorder.select_notifications(
-                start=self.position(leader.name),
-                limit=READ_LIMIT,
-                topics=self.topics,
-                inclusive_of_start=False,
+                start=after, limit=READ_LIMIT, topics=self.topics, inclusive_of_start=False
             )
             if not notifications:
                 return applied
             try:
-                self._apply(leader, notifications)
-            except TRANSIENT:
+                self._write(leader, after, notifications)
+            except PositionMoved:
+                continue
+            except self.writer.transient:
                 raise
             except Exception:  # a poison event among them: one at a time, to find it
-                for notification in notifications:
-                    self._apply_or_park(leader, notification)
+                if not self._one_at_a_time(leader, after, notifications):
+                    continue
             applied += len(notifications)
+            EVENTS_APPLIED.labels(self.name).inc(len(notifications))
+            if self.progress is not None:
+                self.progress(leader.name, notifications[-1].id)
 
-    def _apply(self, leader: Application[Any], notifications: Sequence[Notification]) -> None:
-        with self.database.transaction() as run:
+    def _write(
+        self, leader: Application[Any], after: int, notifications: Sequence[Notification]
+    ) -> None:
+        def changes(target: Any) -> None:
             for notification in notifications:
                 event = leader.mapper.to_domain_event(notification)
-                self.projection.appliers[type(event).__qualname__](run, event)
-            run(ADVANCE, (self.name, leader.name, notifications[-1].id))
+                self.projection.appliers[type(event).__qualname__](target, event)
 
-    def _apply_or_park(self, leader: Application[Any], notification: Notification) -> None:
+        self.writer.write(leader.name, after, notifications[-1].id, changes)
+
+    def _one_at_a_time(
+        self, leader: Application[Any], after: int, notifications: Sequence[Notification]
+    ) -> bool:
+        """Writes each event alone, parking those that keep failing; False if another
+        projector moved the position meanwhile."""
+        try:
+            for notification in notifications:
+                self._write_or_park(leader, after, notification)
+                after = notification.id
+        except PositionMoved:
+            return False
+        return True
+
+    def _write_or_park(
+        self, leader: Application[Any], after: int, notification: Notification
+    ) -> None:
+        failure = ""
         for attempt in range(1, self.max_attempts + 1):
             try:
-                self._apply(leader, [notification])
+                self._write(leader, after, [notification])
                 return
-            except TRANSIENT:
+            except PositionMoved:
+                raise
+            except self.writer.transient:
                 raise
             except Exception as error:
                 failure = f"{type(error).__name__}: {error}"
@@ -149,14 +184,8 @@ class Projector:
                     attempt,
                     failure,
                 )
-        with self.database.transaction() as run:
-            run(
-                "INSERT INTO tiffin_projection_dead_letters"
-                " (projection, leader, position, topic, error, parked_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (self.name, leader.name, notification.id, notification.topic, failure, time.time()),
-            )
-            run(ADVANCE, (self.name, leader.name, notification.id))
+        self.writer.park(leader.name, after, notification, failure)
+        EVENTS_PARKED.labels(self.name).inc()
 
     def has_reached(self, leader: Application[Any], position: int) -> bool:
         """Whether the view includes everything of the leader's log up to ``position`` (events
@@ -197,15 +226,11 @@ class Projector:
         return lags
 
     def parked(self) -> list[Parked]:
-        with self.database.transaction() as run:
-            rows = run(
-                "SELECT leader, position, topic, error FROM tiffin_projection_dead_letters"
-                " WHERE projection = ? ORDER BY leader, position",
-                (self.name,),
-            ).fetchall()
-        return [
-            Parked(leader, int(position), topic, error) for leader, position, topic, error in rows
-        ]
+        return self.writer.parked()
+
+    def _changes_of(self, event: Any) -> Changes:
+        apply = self.projection.appliers[type(event).__qualname__]
+        return lambda target: apply(target, event)
 
     def retry_parked(self) -> int:
         """Applies the parked events again; those that now apply leave the dead letters."""
@@ -218,14 +243,8 @@ class Projector:
             )
             event = leader.mapper.to_domain_event(notification)
             try:
-                with self.database.transaction() as run:
-                    self.projection.appliers[type(event).__qualname__](run, event)
-                    run(
-                        "DELETE FROM tiffin_projection_dead_letters"
-                        " WHERE projection = ? AND leader = ? AND position = ?",
-                        (self.name, parked.leader, parked.position),
-                    )
-            except TRANSIENT:
+                self.writer.unpark(parked, self._changes_of(event))
+            except self.writer.transient:
                 raise
             except Exception as error:
                 log.warning("%s: parked %s still fails: %s", self.name, parked, error)

@@ -14,7 +14,8 @@ from application.workers import projector
 from domain.order import OrderStatus
 from domain.restaurant import LineRequest
 from domain.values import Role
-from projections.projector import TRACKING_TABLES, Projection, Projector
+from projections.projector import Projection, Projector
+from projections.sql_views import TRACKING_TABLES, SqlViews
 from projections.views import Run
 from tests.scenario import HOME, cause, courier_on_shift, gateway_says, open_kitchen, place
 
@@ -67,7 +68,7 @@ def a_busy_courier(tiffin: Tiffin) -> None:
 def test_a_poison_event_is_parked_and_the_others_applied(tiffin: Tiffin) -> None:
     projection = shift_counter(POISON_VERSION)
     create_tables(tiffin.views(), [*TRACKING_TABLES, *projection.tables], "test")
-    projector = Projector(projection, [tiffin.deliveries], tiffin.views())
+    projector = Projector(projection, [tiffin.deliveries], SqlViews(tiffin.views(), projection))
 
     applied = projector.run_once()
 
@@ -89,7 +90,8 @@ def test_a_poison_event_is_parked_and_the_others_applied(tiffin: Tiffin) -> None
 def test_applying_the_events_again_changes_nothing(tiffin: Tiffin) -> None:
     projection = shift_counter(None)
     create_tables(tiffin.views(), [*TRACKING_TABLES, *projection.tables], "test")
-    first, second = (Projector(projection, [tiffin.deliveries], tiffin.views()) for _ in "ab")
+    views = SqlViews(tiffin.views(), projection)
+    first, second = (Projector(projection, [tiffin.deliveries], views) for _ in "ab")
 
     first.run_once()
     assert second.run_once() == 0, "the position is shared: nothing is applied twice"
