@@ -15,7 +15,7 @@ from application.settings import load_settings
 from application.workers import live_view, projector
 from projections.metrics import register_lag
 from projections.rebuild import rebuild
-from projections.registry import PROJECTIONS
+from projections.registry import EVERY_VIEW
 
 
 def show_status(_: argparse.Namespace) -> int:
@@ -25,7 +25,7 @@ def show_status(_: argparse.Namespace) -> int:
             f"{'lag events':>10} {'lag s':>8} {'parked':>6}"
         )
         now = time.time()
-        for name in PROJECTIONS:
+        for name in EVERY_VIEW:
             running = projector(tiffin, tiffin.views(), name)
             parked = running.parked()
             for lag in running.lag(now):
@@ -69,7 +69,7 @@ def retry_parked(arguments: argparse.Namespace) -> int:
 def show_metrics(_: argparse.Namespace) -> int:
     with bootstrap(load_settings()) as tiffin:
         registry = CollectorRegistry()
-        register_lag(registry, lambda: [projector(tiffin, tiffin.views(), n) for n in PROJECTIONS])
+        register_lag(registry, lambda: [projector(tiffin, tiffin.views(), n) for n in EVERY_VIEW])
         print(generate_latest(registry).decode(), end="")
     return 0
 
@@ -86,10 +86,10 @@ def add_commands(commands: Any) -> None:
         help="rebuild a view from position 0 into a shadow, then switch to it atomically",
         description="The live view keeps serving (and its worker keeps running) meanwhile.",
     )
-    rebuilding.add_argument("name", choices=list(PROJECTIONS))
+    rebuilding.add_argument("name", choices=list(EVERY_VIEW))
     rebuilding.set_defaults(run=rebuild_view)
     retry = actions.add_parser("retry", help="apply a projection's parked events again")
-    retry.add_argument("name", choices=list(PROJECTIONS))
+    retry.add_argument("name", choices=list(EVERY_VIEW))
     retry.set_defaults(run=retry_parked)
     metrics = actions.add_parser("metrics", help="the projections' metrics, Prometheus text")
     metrics.set_defaults(run=show_metrics)

@@ -12,7 +12,9 @@ from redis import Redis
 from adapters.event_store import event_store_env
 from adapters.http_gateway import HttpUpiGateway
 from adapters.memory_locations import InProcessLocationStore
+from adapters.memory_views import MemoryViews
 from adapters.redis_locations import RedisLocationStore
+from adapters.redis_views import RedisViews
 from adapters.secrets import configured_or_generated
 from adapters.simulated_gateway import SimulatedUpiGateway
 from application.deliveries import Deliveries
@@ -32,6 +34,7 @@ from application.workers import (
     open_work_store,
 )
 from domain.values import Money
+from projections.key_views import KeyStore
 from projections.views import SqlDatabase
 
 Clock = Callable[[], float]
@@ -49,6 +52,7 @@ class Tiffin:
     webhooks: PaymentWebhooks
     gateway: UpiGateway
     locations: LocationStore
+    hot_views: KeyStore  # the key-value views: Redis when configured, else in-process
     clock: Clock = time.time
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _work_store: ClosableWorkStore | None = None
@@ -103,7 +107,12 @@ def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
         event_store_env(settings, Payments.name),
         merchant=Merchant(settings.merchant_vpa, settings.merchant_name),
     )
-    locations = _locations(settings, closers)
+    redis = _redis(settings, closers)
+    locations = (
+        InProcessLocationStore()
+        if redis is None
+        else RedisLocationStore(redis, prefix=f"{settings.redis_prefix}courier:")
+    )
     deliveries = Deliveries(
         event_store_env(settings, Deliveries.name), orders=ordering, locations=locations
     )
@@ -121,18 +130,19 @@ def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
         webhooks=webhooks,
         gateway=_gateway(settings, webhooks, webhook_secret),
         locations=locations,
+        hot_views=MemoryViews() if redis is None else RedisViews(redis),
         clock=clock,
         _closers=closers,
     )
 
 
-def _locations(settings: Settings, closers: list[Callable[[], None]]) -> LocationStore:
-    """Couriers' positions: in Redis when configured (shared by every process), else in-process."""
+def _redis(settings: Settings, closers: list[Callable[[], None]]) -> Redis | None:
+    """Redis when configured, shared by every process (couriers' positions, hot views)."""
     if settings.redis_url is None:
-        return InProcessLocationStore()
+        return None
     client = Redis.from_url(settings.redis_url)
     closers.append(client.close)
-    return RedisLocationStore(client, prefix=f"{settings.redis_prefix}courier:")
+    return client
 
 
 def _gateway(settings: Settings, webhooks: PaymentWebhooks, webhook_secret: bytes) -> UpiGateway:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from eventsourcing.system import Leader
+
 from application.base import TiffinApplication
 from application.results import Changed
 from domain.restaurant import MenuItem, Restaurant
 from domain.values import Cause, Location, Money
 
 
-class Restaurants(TiffinApplication):
+class Restaurants(TiffinApplication, Leader[UUID]):
+    """Restaurants and their menus. Leads the workers of the views built from them (the
+    catalogue), so they run as soon as something is saved in the same process."""
+
     def register_restaurant(
         self,
         *,

@@ -20,12 +20,14 @@ from application.work import EventChanges, WorkQueue
 if TYPE_CHECKING:
     from application.bootstrap import Tiffin
 
+from projections.key_views import KeyViews
 from projections.projector import Apply, Projection, Projector
-from projections.registry import PROJECTIONS
+from projections.rebuild import Rebuildable
+from projections.registry import EVERY_VIEW, HOT_VIEWS, PROJECTIONS
 from projections.sql_views import TRACKING_TABLES, SqlViews
 from projections.views import SqlDatabase
 
-COMPONENTS = ("ordering", "payments", "deliveries", "deadlines", "outbox", *PROJECTIONS)
+COMPONENTS = ("ordering", "payments", "deliveries", "deadlines", "outbox", *EVERY_VIEW)
 ClosableWorkStore = SqlWorkStore
 
 
@@ -43,12 +45,14 @@ def open_views(settings: Settings) -> SqlDatabase:
 
 def projector(tiffin: Tiffin, views: SqlDatabase, name: str) -> Projector:
     """The named projection's projector, following the logs its events are recorded in."""
-    projection = PROJECTIONS[name]
+    projection = EVERY_VIEW[name]
     return Projector(projection, leaders_of(tiffin, projection), live_view(tiffin, views, name))
 
 
-def live_view(tiffin: Tiffin, views: SqlDatabase, name: str) -> SqlViews:
+def live_view(tiffin: Tiffin, views: SqlDatabase, name: str) -> Rebuildable:
     """Where the named projection's view lives."""
+    if name in HOT_VIEWS:
+        return KeyViews(tiffin.hot_views, HOT_VIEWS[name], tiffin.settings.redis_prefix)
     return SqlViews(views, PROJECTIONS[name])
 
 
@@ -83,13 +87,13 @@ def build_runtime(
     if unknown:
         raise ValueError(f"no worker component {unknown}; there are {list(COMPONENTS)}")
     components = [
-        projector(tiffin, views, name) if name in PROJECTIONS else _component(tiffin, store, name)
+        projector(tiffin, views, name) if name in EVERY_VIEW else _component(tiffin, store, name)
         for name in COMPONENTS
         if name in only
     ]
     settings = tiffin.settings
     runtime = Runtime(components, leadership_for(settings), settings.worker_poll_seconds)
-    for app in (tiffin.ordering, tiffin.payments, tiffin.deliveries):
+    for app in (tiffin.restaurants, tiffin.ordering, tiffin.payments, tiffin.deliveries):
         app.lead(runtime)
     return runtime
 

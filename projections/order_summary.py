@@ -12,6 +12,7 @@ from typing import Any
 
 from domain.order import subtotal_of
 from projections.projector import Apply, Projection
+from projections.sql_helpers import upsert as set_columns
 from projections.views import Run
 
 TABLE = "order_summary"
@@ -46,14 +47,7 @@ CREATE = f"CREATE TABLE IF NOT EXISTS {TABLE} (order_id TEXT PRIMARY KEY, {', '.
 
 def upsert(run: Run, order_id: Any, **columns: Any) -> None:
     """Sets these columns of the order's row, creating the row if it is not there yet."""
-    names = ", ".join(columns)
-    marks = ", ".join("?" for _ in columns)
-    updates = ", ".join(f"{name} = excluded.{name}" for name in columns)
-    run(
-        f"INSERT INTO {TABLE} (order_id, {names}) VALUES (?, {marks})"  # noqa: S608 (names are ours)
-        f" ON CONFLICT (order_id) DO UPDATE SET {updates}",
-        (str(order_id), *columns.values()),
-    )
+    set_columns(run, TABLE, {"order_id": str(order_id)}, **columns)
 
 
 def _placed(run: Run, event: Any) -> None:

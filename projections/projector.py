@@ -56,7 +56,10 @@ class PositionMoved(Exception):
 class ViewWriter(Protocol):
     """Where a projection's view lives (SQL tables, Redis keys) and its position per log."""
 
-    transient: tuple[type[BaseException], ...]  # errors of an unreachable store: not poison
+    @property
+    def transient(self) -> tuple[type[BaseException], ...]:
+        """Errors of a store that cannot be reached, which are not poison."""
+        ...
 
     def position(self, leader: str) -> int: ...
 
@@ -228,7 +231,7 @@ class Projector:
     def parked(self) -> list[Parked]:
         return self.writer.parked()
 
-    def _changes_of(self, event: Any) -> Changes:
+    def changes_of(self, event: Any) -> Changes:
         apply = self.projection.appliers[type(event).__qualname__]
         return lambda target: apply(target, event)
 
@@ -243,7 +246,7 @@ class Projector:
             )
             event = leader.mapper.to_domain_event(notification)
             try:
-                self.writer.unpark(parked, self._changes_of(event))
+                self.writer.unpark(parked, self.changes_of(event))
             except self.writer.transient:
                 raise
             except Exception as error:

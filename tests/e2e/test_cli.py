@@ -123,10 +123,16 @@ def test_projection_status_shows_each_logs_position_head_and_lag(tmp_path: Path)
     after = run_tiffin("projections", "status", env=env)
 
     assert before.returncode == after.returncode == 0, before.stderr + after.stderr
-    rows = {line.split()[1]: line.split()[2:] for line in before.stdout.splitlines()[1:]}
-    assert rows["Ordering"][:3] == ["0", "1", "1"]  # position, head, events behind
-    assert rows["Payments"][:3] == ["0", "1", "1"]
-    assert float(rows["Ordering"][3]) >= 0
-    rows = {line.split()[1]: line.split()[2:] for line in after.stdout.splitlines()[1:]}
-    assert rows["Ordering"] == ["1", "1", "0", "0.0", "0"]
-    assert rows["Payments"] == ["1", "1", "0", "0.0", "0"]
+    rows = status_rows(before.stdout)
+    assert rows["order_summary", "Ordering"][:3] == ["0", "1", "1"]  # position, head, behind
+    assert rows["order_summary", "Payments"][:3] == ["0", "1", "1"]
+    assert float(rows["order_summary", "Ordering"][3]) >= 0
+    rows = status_rows(after.stdout)
+    assert rows["order_summary", "Ordering"] == ["1", "1", "0", "0.0", "0"]
+    assert rows["order_summary", "Payments"] == ["1", "1", "0", "0.0", "0"]
+
+
+def status_rows(output: str) -> dict[tuple[str, str], list[str]]:
+    """``tiffin projections status`` rows by (projection, log)."""
+    rows = [line.split() for line in output.splitlines()[1:] if not line.startswith(" ")]
+    return {(row[0], row[1]): row[2:] for row in rows}

@@ -1,0 +1,154 @@
+"""Key-value views in Redis: each batch applied by one Lua script, guarded by the position.
+
+The script resolves the generation (the live one unless a rebuild names its own), refuses the
+batch unless the stored position is the one it was read after, then applies the operations
+and moves the position. Redis runs a script atomically, so a crash never leaves half a batch
+and a redelivered batch changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from redis import Redis
+
+from projections.key_views import Op
+
+APPLY = """
+local base, generation, leader = ARGV[1], ARGV[2], ARGV[3]
+local after, up_to, mode = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[7]
+local publishing = generation == ''
+if publishing then generation = redis.call('GET', base .. 'live') or '0' end
+local space = base .. 'g' .. generation .. ':'
+if mode ~= 'unpark' then
+  local stored = tonumber(redis.call('HGET', space .. 'positions', leader) or '0')
+  if stored ~= after then return 0 end
+  redis.call('HSET', space .. 'positions', leader, up_to)
+end
+local function key(k)
+  if type(k) ~= 'table' then return space .. k end
+  local value = redis.call('HGET', space .. k[1], k[2])
+  if not value then return nil end
+  return space .. string.format(k[3], value)
+end
+for _, op in ipairs(cjson.decode(ARGV[6])) do
+  local name = op[1]
+  if name == 'publish' then
+    if publishing then redis.call('PUBLISH', op[2], op[3]) end
+  else
+    local k = key(op[2])
+    if k then
+      if name == 'hset' then redis.call('HSET', k, unpack(op, 3))
+      elseif name == 'hdel' then redis.call('HDEL', k, unpack(op, 3))
+      elseif name == 'zadd' then redis.call('ZADD', k, op[3], op[4])
+      elseif name == 'zrem' then redis.call('ZREM', k, op[3])
+      end
+    end
+  end
+end
+if mode == 'park' then redis.call('HSET', space .. 'parked', ARGV[8], ARGV[9]) end
+if mode == 'unpark' then redis.call('HDEL', space .. 'parked', ARGV[8]) end
+return 1
+"""
+SWITCH = """
+local old = redis.call('GET', KEYS[1]) or '0'
+redis.call('SET', KEYS[1], ARGV[1])
+return old
+"""
+READ = """
+local space = ARGV[1] .. 'g' .. (redis.call('GET', ARGV[1] .. 'live') or '0') .. ':'
+if ARGV[2] == 'hash' then return redis.call('HGETALL', space .. ARGV[3]) end
+return redis.call('ZRANGE', space .. ARGV[3], 0, -1, 'WITHSCORES')
+"""
+DELETE_BATCH = 500
+
+
+class RedisViews:
+    transient: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
+
+    def __init__(self, client: Redis) -> None:
+        self.client = client
+        self._apply = client.register_script(APPLY)
+        self._switch = client.register_script(SWITCH)
+        self._read = client.register_script(READ)
+
+    def apply(
+        self,
+        base: str,
+        generation: str,
+        leader: str,
+        after: int,
+        up_to: int,
+        ops: Sequence[Op],
+        parked: tuple[str, str] | None = None,
+    ) -> bool:
+        mode = "write" if parked is None else "park"
+        field, record = parked or ("", "")
+        args: list[str | int] = [base, generation, leader, after, up_to, json.dumps(ops), mode]
+        args += [field, record]
+        return bool(self._apply(keys=[], args=args))
+
+    def unpark(self, base: str, generation: str, field: str, ops: Sequence[Op]) -> None:
+        self._apply(keys=[], args=[base, generation, "", 0, 0, json.dumps(ops), "unpark", field])
+
+    def _space(self, base: str, generation: str) -> str:
+        if not generation:
+            generation = _text(self.client.get(base + "live") or b"0")
+        return f"{base}g{generation}:"
+
+    def position(self, base: str, generation: str, leader: str) -> int:
+        stored = self.client.hget(self._space(base, generation) + "positions", leader)
+        return int(stored) if stored is not None else 0
+
+    def parked(self, base: str, generation: str) -> dict[str, str]:
+        found = self.client.hgetall(self._space(base, generation) + "parked")
+        return {_text(field): _text(record) for field, record in found.items()}
+
+    def new_generation(self, base: str) -> str:
+        generation = str(self.client.incr(base + "generations"))
+        self._delete(f"{base}g{generation}:")  # nothing should be there; never serve leftovers
+        return generation
+
+    def switch(self, base: str, generation: str) -> None:
+        retired = _text(self._switch(keys=[base + "live"], args=[generation]))
+        if retired != generation:
+            self._delete(f"{base}g{retired}:")
+
+    def _delete(self, space: str) -> None:
+        batch = []
+        for key in self.client.scan_iter(match=space.replace("*", r"\*") + "*", count=DELETE_BATCH):
+            batch.append(key)
+            if len(batch) >= DELETE_BATCH:
+                self.client.unlink(*batch)
+                batch.clear()
+        if batch:
+            self.client.unlink(*batch)
+
+    def hgetall(self, base: str, key: str) -> dict[str, str]:
+        flat = [_text(part) for part in self._read(keys=[], args=[base, "hash", key])]
+        return dict(zip(flat[::2], flat[1::2], strict=True))
+
+    def zrange(self, base: str, key: str) -> list[tuple[str, float]]:
+        flat = [_text(part) for part in self._read(keys=[], args=[base, "zset", key])]
+        return [(member, float(score)) for member, score in zip(flat[::2], flat[1::2], strict=True)]
+
+    def snapshot(self, base: str) -> dict[str, Any]:
+        space = self._space(base, "")
+        found: dict[str, Any] = {}
+        for raw in self.client.scan_iter(match=space.replace("*", r"\*") + "*", count=DELETE_BATCH):
+            key = _text(raw)
+            if _text(self.client.type(key)) == "hash":
+                found[key[len(space) :]] = {
+                    _text(f): _text(v) for f, v in self.client.hgetall(key).items()
+                }
+            else:
+                members: Any = self.client.zrange(key, 0, -1, withscores=True)
+                found[key[len(space) :]] = [(_text(m), float(score)) for m, score in members]
+        return found
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

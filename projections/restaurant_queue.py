@@ -1,0 +1,80 @@
+"""Each restaurant's queue of open orders: paid orders it has not yet handed to a courier.
+
+Keys in the view's generation: ``restaurant:<id>:queue``, a sorted set of order ids scored by
+when the order was paid (oldest first), and ``restaurant:<id>:open``, a hash of order id to its
+status (``pending_acceptance``, ``accepted``, ``ready_for_pickup``). The order's restaurant is
+remembered in the ``restaurant_of`` hash from placement until the order is closed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projections.key_views import KeyOps, KeyStore, lookup
+from projections.projector import Apply, Projection
+
+NAME = "restaurant_queue"
+RESTAURANT_OF = "restaurant_of"
+
+
+def _queue(order_id: str) -> tuple[str, str, str]:
+    return lookup(RESTAURANT_OF, order_id, "restaurant:%s:queue")
+
+
+def _open(order_id: str) -> tuple[str, str, str]:
+    return lookup(RESTAURANT_OF, order_id, "restaurant:%s:open")
+
+
+def _placed(ops: KeyOps, event: Any) -> None:
+    ops.hset(RESTAURANT_OF, {str(event.originator_id): event.restaurant_id})
+
+
+def _paid(ops: KeyOps, event: Any) -> None:
+    order_id = str(event.originator_id)
+    ops.zadd(_queue(order_id), event.timestamp.timestamp(), order_id)
+    ops.hset(_open(order_id), {order_id: "pending_acceptance"})
+
+
+def _now(status: str) -> Apply:
+    def apply(ops: KeyOps, event: Any) -> None:
+        order_id = str(event.originator_id)
+        ops.hset(_open(order_id), {order_id: status})
+
+    return apply
+
+
+def _leaves(closed: bool) -> Apply:
+    """The order leaves the queue (picked up, or closed: then it is forgotten too)."""
+
+    def apply(ops: KeyOps, event: Any) -> None:
+        order_id = str(event.originator_id)
+        ops.zrem(_queue(order_id), order_id)
+        ops.hdel(_open(order_id), order_id)
+        if closed:
+            ops.hdel(RESTAURANT_OF, order_id)
+
+    return apply
+
+
+RESTAURANT_QUEUE = Projection(
+    name=NAME,
+    tables=(),
+    appliers={
+        "Order.Placed": _placed,
+        "Order.Paid": _paid,
+        "Order.Accepted": _now("accepted"),
+        "Order.ReadyForPickup": _now("ready_for_pickup"),
+        "Order.PickedUp": _leaves(closed=False),
+        "Order.Delivered": _leaves(closed=True),
+        "Order.Cancelled": _leaves(closed=True),
+        "Order.Rejected": _leaves(closed=True),
+    },
+)
+
+
+def open_orders(store: KeyStore, prefix: str, restaurant_id: Any) -> list[tuple[str, str, float]]:
+    """The restaurant's open orders, oldest paid first: (order id, status, paid at epoch s)."""
+    base = f"{prefix}view:{NAME}:"
+    statuses = store.hgetall(base, f"restaurant:{restaurant_id}:open")
+    queue = store.zrange(base, f"restaurant:{restaurant_id}:queue")
+    return [(order_id, statuses.get(order_id, ""), paid) for order_id, paid in queue]
