@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -27,12 +25,11 @@ from redis import Redis
 
 from application.bootstrap import Tiffin, bootstrap
 from application.errors import NotFound
-from application.settings import load_settings
 from domain.errors import DomainError
 from domain.order import Order, OrderStatus
 from domain.payment import PaymentStatus
 from domain.values import Role
-from tests.e2e.test_cli import TIFFIN
+from tests.e2e.workers import Workers, settings_of, worker_environ
 from tests.fakes.upi_gateway import FakeGateway
 from tests.scenario import Kitchen, cause, courier_on_shift, gateway_says, open_kitchen, place
 
@@ -51,54 +48,20 @@ FINAL = {
 }
 
 
-@dataclass
-class Workers:
-    """`tiffin worker` processes, killed and replaced at random."""
-
-    environ: dict[str, str]
-    log: Path
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    kills: int = 0
-
-    def start(self) -> None:
-        assert TIFFIN is not None
-        with self.log.open("ab") as log:
-            self.processes.append(
-                subprocess.Popen(
-                    [TIFFIN, "worker"], env=self.environ, stdout=log, stderr=subprocess.STDOUT
-                )
-            )
-
-    def kill_one(self, rng: random.Random) -> None:
-        victim = self.processes.pop(rng.randrange(len(self.processes)))
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        self.kills += 1
-        self.start()
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            process.wait(timeout=30)
-
-
 @pytest.fixture
 def environ(postgres_url: str, tmp_path: Path, gateway: FakeGateway) -> Iterator[dict[str, str]]:
     prefix = f"test-{uuid4().hex[:8]}:"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("TIFFIN_")}
-    yield {
-        **clean,
-        "TIFFIN_DATA_DIR": str(tmp_path / "var"),
-        "TIFFIN_DATABASE_URL": postgres_url,
-        "TIFFIN_REDIS_URL": REDIS_URL,
-        "TIFFIN_REDIS_PREFIX": prefix,
-        "TIFFIN_PAYMENT_GATEWAY": "http",
-        "TIFFIN_PAYMENT_GATEWAY_URL": gateway.url,
-        "TIFFIN_PAYMENT_GATEWAY_KEY": gateway.api_key,
-        "TIFFIN_ASSIGNMENT_RETRY_SECONDS": "0.3",
-        "TIFFIN_WORKER_POLL_SECONDS": "0.05",
-    }
+    yield worker_environ(
+        postgres_url,
+        tmp_path / "var",
+        TIFFIN_REDIS_URL=REDIS_URL,
+        TIFFIN_REDIS_PREFIX=prefix,
+        TIFFIN_PAYMENT_GATEWAY="http",
+        TIFFIN_PAYMENT_GATEWAY_URL=gateway.url,
+        TIFFIN_PAYMENT_GATEWAY_KEY=gateway.api_key,
+        TIFFIN_ASSIGNMENT_RETRY_SECONDS="0.3",
+        TIFFIN_WORKER_POLL_SECONDS="0.05",
+    )
     client = Redis.from_url(REDIS_URL)
     for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
@@ -168,9 +131,8 @@ def test_orders_reach_their_right_end_while_workers_are_killed_again_and_again(
     environ: dict[str, str], gateway: FakeGateway, tmp_path: Path
 ) -> None:
     rng = random.Random(20261123)
-    settings = load_settings({k: v for k, v in environ.items() if k.startswith("TIFFIN_")})
-    tiffin = bootstrap(settings)  # the test's own process: the API's side of the platform
-    workers = Workers(environ, tmp_path / "workers.log")
+    tiffin = bootstrap(settings_of(environ))  # the test's own process: the API's side
+    workers = Workers(environ, tmp_path / "workers")
     done = threading.Event()
 
     def killer() -> None:
@@ -190,7 +152,7 @@ def test_orders_reach_their_right_end_while_workers_are_killed_again_and_again(
         while len(finished) < ORDERS or workers.kills < KILLS:
             assert time.monotonic() < give_up, (
                 f"{len(finished)}/{ORDERS} orders finished, {workers.kills} kills; "
-                f"see {workers.log}"
+                f"see {workers.logs}"
             )
             for _ in range(min(10, ORDERS - len(parties.orders))):
                 parties.place()
@@ -212,7 +174,7 @@ def test_orders_reach_their_right_end_while_workers_are_killed_again_and_again(
     assert workers.kills >= KILLS
     check_final_states(tiffin, parties)
     tiffin.close()
-    takeovers = workers.log.read_text().count("took over")
+    takeovers = workers.log_text().count("took over")
     print(
         f"\ncrash test: {len(parties.orders)} orders, {workers.kills} SIGKILLs, "
         f"{takeovers} component takeovers, {Counter(parties.fates.values())}, "

@@ -53,9 +53,11 @@ from domain.payment import payment_id_for
 from domain.restaurant import LineRequest
 from domain.values import Cause, Location, Money, Role
 from projections.projector import Projector
-from projections.registry import PROJECTIONS
+from projections.registry import EVERY_VIEW, HOT_VIEWS, PROJECTIONS
+from tests import hot_view_folds
 from tests.conftest import BACKENDS
 from tests.postgres import fresh_schema
+from tests.redis_server import REDIS_URL, scratch_prefix
 from tests.scenario import (
     HOME,
     ManualClock,
@@ -448,6 +450,21 @@ def fold(tiffin: Tiffin) -> dict[str, Table]:
     }
 
 
+def hot_fold(tiffin: Tiffin) -> dict[str, dict[str, Any]]:
+    """The key-value views, from the logs' events."""
+    orders, payments = logged(tiffin.ordering), logged(tiffin.payments)
+    deliveries = [e for e in logged(tiffin.deliveries) if aggregate(e) == "Delivery"]
+    return {
+        "order_tracking": hot_view_folds.order_tracking(orders, payments, deliveries),
+        "restaurant_queue": hot_view_folds.restaurant_queue(orders),
+    }
+
+
+def hot_view(tiffin: Tiffin, name: str) -> dict[str, Any]:
+    base = f"{tiffin.settings.redis_prefix}view:{name}:"
+    return hot_view_folds.without_bookkeeping(tiffin.hot_views.snapshot(base))
+
+
 def logged(app: Application[Any]) -> list[Any]:
     """Every event of the application's notification log, in order."""
     events: list[Any] = []
@@ -512,10 +529,12 @@ class ViewsMachine(RuleBasedStateMachine):
         self.resources = ExitStack()
         self.data_dir = Path(tempfile.mkdtemp(prefix="tiffin-views-"))
         environ = {"TIFFIN_DATA_DIR": str(self.data_dir), "TIFFIN_SIMULATED_CAPTURE_SECONDS": "-1"}
-        if self.database_url is not None:
+        if self.database_url is not None:  # server mode: PostgreSQL and Redis
             environ["TIFFIN_DATABASE_URL"] = self.resources.enter_context(
                 fresh_schema(self.database_url)
             )
+            environ["TIFFIN_REDIS_URL"] = REDIS_URL
+            environ["TIFFIN_REDIS_PREFIX"] = self.resources.enter_context(scratch_prefix())
         self.settings = load_settings(environ)
         self.clock = ManualClock()
         self.tiffin: Tiffin = bootstrap(self.settings, clock=self.clock)
@@ -540,12 +559,16 @@ class ViewsMachine(RuleBasedStateMachine):
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def views_equal_the_fold(self) -> None:
-        for view_name in PROJECTIONS:
+        for view_name in EVERY_VIEW:
             projector(self.tiffin, self.tiffin.views(), view_name).run_once()
         folded = fold(self.tiffin)
         for table, rows in folded.items():
             want = {key: {c: expected(v) for c, v in row.items()} for key, row in rows.items()}
             assert view(self.tiffin, table) == want, table
+        hot = hot_fold(self.tiffin)
+        assert set(hot) == set(HOT_VIEWS), "every key-value view is checked"
+        for name, keys in hot.items():
+            assert hot_view(self.tiffin, name) == keys, name
         event(f"orders: {len(folded['order_summary'])}")
 
     # Restaurants and their menus
@@ -777,10 +800,10 @@ class ViewsMachine(RuleBasedStateMachine):
     def process(self) -> None:
         self.saga.run_until_idle()
 
-    @rule(view_name=st.sampled_from(sorted(PROJECTIONS)), backwards=st.booleans())
+    @rule(view_name=st.sampled_from(sorted(EVERY_VIEW)), backwards=st.booleans())
     def a_projector_catches_up(self, view_name: str, backwards: bool) -> None:
         """A view catches up now, reading its logs in their usual or the reverse order."""
-        projection = PROJECTIONS[view_name]
+        projection = EVERY_VIEW[view_name]
         leaders = leaders_of(self.tiffin, projection)
         ordered = leaders[::-1] if backwards else leaders
         views = live_view(self.tiffin, self.tiffin.views(), view_name)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from psycopg import Connection
 from psycopg.rows import DictRow
 
@@ -45,17 +49,54 @@ def ledger(database_url: str, module: str = GROUP_COMMIT_FACTORY_TOPIC, **env: s
     )
 
 
+class RolledBack(Exception):
+    """A transaction a test's recorder rolled back on purpose: its save was never committed."""
+
+
+def _hold_open(delay: Callable[[float], None], max_delay: float, rollback_share: float) -> None:
+    """What a slow recorder does between insert and commit: waits, and may roll back."""
+    delay(random.uniform(0, max_delay))
+    if rollback_share and random.random() < rollback_share:
+        raise RolledBack("rolled back on purpose")
+
+
 class SlowCommitRecorder(GroupCommitRecorder):
-    """Holds each batch's transaction open for a random while between insert and commit."""
+    """Holds each batch's transaction open for a random while between insert and commit (and
+    rolls back ``rollback_share`` of them)."""
 
     max_delay_seconds = 0.01
+    rollback_share = 0.0
 
     def _execute_batch(
         self, conn: Connection[DictRow], columns: tuple[list[Any], ...]
     ) -> list[int]:
+        def pg_sleep(seconds: float) -> None:
+            conn.execute("SELECT pg_sleep(%s)", (seconds,))
+
         with conn.transaction():
             ids = super()._execute_batch(conn, columns)
-            conn.execute("SELECT pg_sleep(%s)", (random.uniform(0, self.max_delay_seconds),))
+            _hold_open(pg_sleep, self.max_delay_seconds, self.rollback_share)
+        return ids
+
+
+class SometimesRolledBackRecorder(SlowCommitRecorder):
+    """Slow commits, and one batch in five rolled back."""
+
+    rollback_share = 0.2
+
+
+class SometimesRolledBackSqliteRecorder(SQLiteApplicationRecorder):
+    """The embedded default's recorder, holding each save's transaction open for a random
+    while between insert and commit, and rolling back ``rollback_share`` of them."""
+
+    max_delay_seconds = 0.01
+    rollback_share = 0.2
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        _hold_open(time.sleep, self.max_delay_seconds, self.rollback_share)
         return ids
 
 
@@ -65,5 +106,5 @@ class UnlockedSlowCommitRecorder(SlowCommitRecorder):
     lock_table = False
 
 
-def recorder_topic(cls: type[GroupCommitRecorder]) -> str:
+def recorder_topic(cls: type[ApplicationRecorder]) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
