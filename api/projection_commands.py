@@ -4,6 +4,7 @@ and its Prometheus metrics."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -11,21 +12,40 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from api.progress_bar import ProgressBar
 from application.bootstrap import bootstrap
-from application.settings import load_settings
+from application.settings import Settings, load_settings
 from application.workers import live_view, projector
 from projections.metrics import register_lag
 from projections.rebuild import rebuild
-from projections.registry import EVERY_VIEW
+from projections.registry import EVERY_VIEW, HOT_VIEWS, PROJECTIONS
+
+
+def shared_views(settings: Settings) -> list[str]:
+    """The views this command can see: the SQL ones, and the key-value ones when they are in
+    Redis (on the embedded default each process keeps its own, rebuilt when it starts)."""
+    return [*PROJECTIONS, *(HOT_VIEWS if settings.redis_url else ())]
+
+
+def refuse_in_process(settings: Settings, name: str) -> int | None:
+    if name in HOT_VIEWS and not settings.redis_url:
+        print(
+            f"{name} is kept in-process on the embedded default (TIFFIN_REDIS_URL is not set):"
+            " each process builds its own from the logs when it starts; there is nothing shared"
+            " to act on.",
+            file=sys.stderr,
+        )
+        return 2
+    return None
 
 
 def show_status(_: argparse.Namespace) -> int:
-    with bootstrap(load_settings()) as tiffin:
+    settings = load_settings()
+    with bootstrap(settings) as tiffin:
         print(
             f"{'projection':<20} {'log':<11} {'position':>9} {'head':>9} "
             f"{'lag events':>10} {'lag s':>8} {'parked':>6}"
         )
         now = time.time()
-        for name in EVERY_VIEW:
+        for name in shared_views(settings):
             running = projector(tiffin, tiffin.views(), name)
             parked = running.parked()
             for lag in running.lag(now):
@@ -40,8 +60,10 @@ def show_status(_: argparse.Namespace) -> int:
 
 
 def rebuild_view(arguments: argparse.Namespace) -> int:
-    name = arguments.name
-    with bootstrap(load_settings()) as tiffin:
+    name, settings = arguments.name, load_settings()
+    if (refused := refuse_in_process(settings, name)) is not None:
+        return refused
+    with bootstrap(settings) as tiffin:
         live = projector(tiffin, tiffin.views(), name)
         bar = ProgressBar(f"rebuilding {name}", "positions")
         rebuilt = rebuild(
@@ -58,7 +80,10 @@ def rebuild_view(arguments: argparse.Namespace) -> int:
 
 
 def retry_parked(arguments: argparse.Namespace) -> int:
-    with bootstrap(load_settings()) as tiffin:
+    settings = load_settings()
+    if (refused := refuse_in_process(settings, arguments.name)) is not None:
+        return refused
+    with bootstrap(settings) as tiffin:
         running = projector(tiffin, tiffin.views(), arguments.name)
         retried = running.retry_parked()
         still = len(running.parked())
@@ -67,9 +92,11 @@ def retry_parked(arguments: argparse.Namespace) -> int:
 
 
 def show_metrics(_: argparse.Namespace) -> int:
-    with bootstrap(load_settings()) as tiffin:
+    settings = load_settings()
+    with bootstrap(settings) as tiffin:
         registry = CollectorRegistry()
-        register_lag(registry, lambda: [projector(tiffin, tiffin.views(), n) for n in EVERY_VIEW])
+        names = shared_views(settings)
+        register_lag(registry, lambda: [projector(tiffin, tiffin.views(), n) for n in names])
         print(generate_latest(registry).decode(), end="")
     return 0
 

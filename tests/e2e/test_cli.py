@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,3 +137,43 @@ def status_rows(output: str) -> dict[tuple[str, str], list[str]]:
     """``tiffin projections status`` rows by (projection, log)."""
     rows = [line.split() for line in output.splitlines()[1:] if not line.startswith(" ")]
     return {(row[0], row[1]): row[2:] for row in rows}
+
+
+def test_a_view_is_rebuilt_with_a_progress_bar_and_switched_to(environ: dict[str, str]) -> None:
+    assert run_tiffin("demo", env=environ).returncode == 0
+    with bootstrap(load_settings(environ)) as tiffin:
+        tiffin.runtime(["order_summary"]).run_until_idle()  # the demo may stop a step short
+        before = summary_rows(tiffin)
+
+    rebuilt = run_tiffin("projections", "rebuild", "order_summary", env=environ)
+    metrics = run_tiffin("projections", "metrics", env=environ)
+
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert re.search(r"^rebuilt order_summary: \d+ events in .* 0 parked", rebuilt.stdout, re.M)
+    assert re.search(r"rebuilding order_summary \[#+\] 100%", rebuilt.stderr)
+    with bootstrap(load_settings(environ)) as tiffin:
+        assert summary_rows(tiffin) == before
+        ordering_head = tiffin.ordering.recorder.max_notification_id()
+    assert len(before) == 1
+    assert metrics.returncode == 0, metrics.stderr
+    assert (
+        f'tiffin_projection_position{{log="Ordering",projection="order_summary"}} {ordering_head}.0'
+        in metrics.stdout.splitlines()
+    )
+    assert (
+        'tiffin_projection_lag_events{log="Payments",projection="catalogue"}' not in metrics.stdout
+    )
+
+
+def test_a_key_value_view_kept_in_process_is_not_rebuilt_from_outside(tmp_path: Path) -> None:
+    result = run_tiffin(
+        "projections", "rebuild", "order_tracking", env={"TIFFIN_DATA_DIR": str(tmp_path)}
+    )
+
+    assert result.returncode == 2
+    assert "kept in-process on the embedded default" in result.stderr
+
+
+def summary_rows(tiffin: Any) -> list[tuple[Any, ...]]:
+    with tiffin.views().transaction() as run:
+        return [tuple(row) for row in run("SELECT * FROM order_summary ORDER BY order_id", ())]
