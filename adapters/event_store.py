@@ -11,6 +11,7 @@ from application.settings import Settings
 GROUP_COMMIT_FACTORY_TOPIC = "adapters.group_commit:GroupCommitFactory"
 AES_CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
 ZLIB_COMPRESSOR_TOPIC = "eventsourcing.compressor:ZlibCompressor"
+POOL_OVERFLOW = 10  # connections opened beyond the pool's size when busy, closed when idle
 
 
 def event_store_env(settings: Settings, app_name: str) -> dict[str, str]:
@@ -32,6 +33,8 @@ def event_store_env(settings: Settings, app_name: str) -> dict[str, str]:
         env["PERSISTENCE_MODULE"] = GROUP_COMMIT_FACTORY_TOPIC
         env["GROUP_COMMIT_MAX_BATCH"] = str(settings.write_batch_max)
         env["GROUP_COMMIT_IN_FLIGHT"] = str(settings.write_batches_in_flight)
+        env["POSTGRES_POOL_SIZE"] = str(settings.database_pool_size)
+        env["POSTGRES_MAX_OVERFLOW"] = str(POOL_OVERFLOW)
     return env
 
 

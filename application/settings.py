@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     event_cipher_key: SecretStr | None = None
     write_batch_max: int = Field(default=500, ge=1, le=10_000)
     write_batches_in_flight: int = Field(default=1, ge=1, le=8)
+    database_pool_size: int = Field(default=2, ge=1, le=100)
     delivery_fee: Decimal = Field(default=Decimal("30.00"), ge=0, decimal_places=2)
     assignment_retry_seconds: float = Field(default=15.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
