@@ -52,6 +52,48 @@ class SqliteDatabase:
         self._connection.close()
 
 
+class _Pipelined:
+    """The statements of one transaction, sent in pipeline mode: a statement goes to the server
+    without waiting for the one before, and the results come back at the commit, or as soon as
+    a caller reads one (its rows, ``rowcount``, ``description``): then everything sent so far
+    is synced, one round trip. A transaction that only writes costs two round trips, however
+    many statements it has; a statement's error is raised at that sync, at the latest when the
+    transaction commits, so it still fails (and rolls back) the whole transaction."""
+
+    def __init__(self, connection: psycopg.Connection[Any], pipeline: psycopg.Pipeline) -> None:
+        self._connection = connection
+        self._pipeline = pipeline
+        self._sent = 0
+        self._synced = 0
+
+    def run(self, sql: str, params: Sequence[Any]) -> _Result:
+        cursor = self._connection.execute(sql.replace("?", "%s"), params)
+        self._sent += 1
+        return _Result(cursor, self, self._sent)
+
+    def sync_through(self, number: int) -> None:
+        if number > self._synced:
+            self._pipeline.sync()
+            self._synced = self._sent
+
+
+class _Result:
+    """A statement's cursor whose results are fetched when first read."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any], pipelined: _Pipelined, number: int) -> None:
+        self._cursor = cursor
+        self._pipelined = pipelined
+        self._number = number
+
+    def __getattr__(self, name: str) -> Any:
+        self._pipelined.sync_through(self._number)
+        return getattr(self._cursor, name)
+
+    def __iter__(self) -> Iterator[Any]:
+        self._pipelined.sync_through(self._number)
+        return iter(self._cursor)
+
+
 class PostgresDatabase:
     def __init__(self, url: str) -> None:
         self._url = url
@@ -64,8 +106,8 @@ class PostgresDatabase:
             if self._connection.broken:
                 self._connection = psycopg.connect(self._url, autocommit=True)
             connection = self._connection
-            with connection.transaction():
-                yield lambda sql, params: connection.execute(sql.replace("?", "%s"), params)
+            with connection.pipeline() as pipeline, connection.transaction():
+                yield _Pipelined(connection, pipeline).run
 
     def close(self) -> None:
         self._connection.close()

@@ -1,9 +1,11 @@
-"""``python -m bench`` (also ``tiffin bench``): the write-path and replay benchmarks."""
+"""``python -m bench`` (also ``tiffin bench``): the write-path and replay benchmarks;
+``python -m bench projections`` (``tiffin bench projections``): the read-model benchmark."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tiffin bench",
         description="Measures raw INSERT commits, eventsourcing's default save path, Tiffin's "
         "group-commit path and replay side by side in one run, in a scratch database.",
+        epilog="`tiffin bench projections` runs the read-model benchmark instead "
+        "(see `tiffin bench projections --help`).",
     )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--seconds", type=float, default=5.0, help="time per row (max 20)")
@@ -33,7 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["projections"]:
+        from bench.projections import main as projections_main
+
+        return projections_main(arguments[1:])
+    args = build_parser().parse_args(arguments)
     seconds = 0.5 if args.quick else args.seconds
     if not 0 < seconds <= 20:
         build_parser().error("--seconds must be more than 0 and at most 20")
