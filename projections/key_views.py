@@ -117,6 +117,7 @@ class KeyViews:
     projection: Projection
     prefix: str
     generation: str = LIVE
+    rebuild_batch: int = 500  # one Lua script each: Redis serves nobody else meanwhile
 
     @property
     def transient(self) -> tuple[type[BaseException], ...]:

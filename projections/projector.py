@@ -27,7 +27,7 @@ from application.base import event_topic
 from projections.metrics import EVENTS_APPLIED, EVENTS_PARKED
 
 log = logging.getLogger(__name__)
-READ_LIMIT = 500
+READ_LIMIT = 500  # events per batch: one transaction (one Lua script) each
 LAG_COUNT_MAX = 10_000
 
 Apply = Callable[[Any, Any], None]  # (the view's target: an SQL ``run`` or key operations, event)
@@ -100,11 +100,13 @@ class Projector:
         leaders: Sequence[Application[Any]],
         writer: ViewWriter,
         max_attempts: int = 3,
+        read_limit: int = READ_LIMIT,
     ) -> None:
         self.projection = projection
         self.leaders = list(leaders)
         self.writer = writer
         self.max_attempts = max_attempts
+        self.read_limit = read_limit
         self.topics = [event_topic(name) for name in projection.appliers]
         self.progress: Progress | None = None
 
@@ -116,18 +118,24 @@ class Projector:
         return self.writer.position(leader)
 
     def run_once(self) -> int:
-        """Applies every new event of every leader; returns how many."""
-        return sum(self._catch_up(leader) for leader in self.leaders)
-
-    def _catch_up(self, leader: Application[Any]) -> int:
+        """Applies every new event of every leader, a batch of each in turn (so a busy log
+        does not hold up the others); returns how many."""
         applied = 0
+        while True:
+            round_applied = sum(self._next_batch(leader) for leader in self.leaders)
+            if not round_applied:
+                return applied
+            applied += round_applied
+
+    def _next_batch(self, leader: Application[Any]) -> int:
+        """Applies the leader's next batch of events after the view's position; how many."""
         while True:
             after = self.writer.position(leader.name)
             notifications = leader.recorder.select_notifications(
-                start=after, limit=READ_LIMIT, topics=self.topics, inclusive_of_start=False
+                start=after, limit=self.read_limit, topics=self.topics, inclusive_of_start=False
             )
             if not notifications:
-                return applied
+                return 0
             try:
                 self._write(leader, after, notifications)
             except PositionMoved:
@@ -137,10 +145,10 @@ class Projector:
             except Exception:  # a poison event among them: one at a time, to find it
                 if not self._one_at_a_time(leader, after, notifications):
                     continue
-            applied += len(notifications)
             EVENTS_APPLIED.labels(self.name).inc(len(notifications))
             if self.progress is not None:
                 self.progress(leader.name, notifications[-1].id)
+            return len(notifications)
 
     def _write(
         self, leader: Application[Any], after: int, notifications: Sequence[Notification]

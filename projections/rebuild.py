@@ -20,6 +20,11 @@ from projections.projector import Projection, Projector, ViewWriter
 
 
 class Rebuildable(ViewWriter, Protocol):
+    @property
+    def rebuild_batch(self) -> int:
+        """Events per batch when rebuilding (nobody waits on a shadow's freshness)."""
+        ...
+
     def shadow(self) -> ViewWriter:
         """An empty shadow view for a rebuild (one left by an unfinished rebuild is dropped)."""
         ...
@@ -47,7 +52,7 @@ def rebuild(
 ) -> Rebuilt:
     started = time.perf_counter()
     shadow = live.shadow()
-    builder = Projector(projection, leaders, shadow)
+    builder = Projector(projection, leaders, shadow, read_limit=live.rebuild_batch)
     heads = {leader.name: leader.recorder.max_notification_id() or 0 for leader in leaders}
     reached = dict.fromkeys(heads, 0)
 

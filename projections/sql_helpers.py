@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from projections.sql_batch import BatchedRun
 from projections.views import Run
 
 SECONDS_PER_MINUTE = 60
@@ -21,6 +22,9 @@ def upsert(run: Run, table: str, key: Mapping[str, Any], **columns: Any) -> None
     """Sets these columns of the row with this key, creating the row if it is not there yet;
     the row's other columns keep their values (or defaults). A column that some events leave
     out cannot be NOT NULL: the insert is checked before the conflict makes it an update."""
+    if isinstance(run, BatchedRun):
+        run.upsert(table, key, columns)
+        return
     names = [*key, *columns]
     marks = ", ".join("?" for _ in names)
     keys = ", ".join(key)
@@ -36,6 +40,9 @@ def upsert(run: Run, table: str, key: Mapping[str, Any], **columns: Any) -> None
 def add(run: Run, table: str, key: Mapping[str, Any], **amounts: int | float) -> None:
     """Adds these amounts to the counters of the row with this key (counters start at their
     default, 0). Additions commute: the row ends the same whatever order they come in."""
+    if isinstance(run, BatchedRun):
+        run.add(table, key, amounts)
+        return
     names = [*key, *amounts]
     marks = ", ".join("?" for _ in names)
     keys = ", ".join(key)
@@ -50,6 +57,8 @@ def add(run: Run, table: str, key: Mapping[str, Any], **amounts: int | float) ->
 def remembered(run: Run, table: str, key: Mapping[str, Any], columns: Sequence[str]) -> Any:
     """The columns of the one row with this key: what an earlier event of the same log wrote.
     A missing row is an error (the event cannot be applied and is parked)."""
+    if isinstance(run, BatchedRun) and (held := run.held(table, key, columns)) is not None:
+        return held
     where = " AND ".join(f"{name} = ?" for name in key)
     rows = run(
         f"SELECT {', '.join(columns)} FROM {table} WHERE {where}",  # noqa: S608 (names are ours)

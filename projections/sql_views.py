@@ -21,6 +21,7 @@ import psycopg
 from eventsourcing.persistence import Notification
 
 from projections.projector import Changes, Parked, PositionMoved, Projection
+from projections.sql_batch import BatchedRun
 from projections.views import Run, SqlDatabase
 
 SHADOW = "__rebuild"
@@ -57,6 +58,8 @@ class SqlViews:
         sqlite3.OperationalError,
     )
 
+    rebuild_batch = 5_000
+
     def __init__(self, database: SqlDatabase, projection: Projection, shadow: bool = False) -> None:
         self.database = database
         self.projection = projection
@@ -75,7 +78,9 @@ class SqlViews:
     def write(self, leader: str, after: int, up_to: int, changes: Changes) -> None:
         with self.database.transaction() as run:
             self._move(run, leader, after, up_to)
-            changes(self._target(run))
+            batch = BatchedRun(self._target(run))
+            changes(batch)
+            batch.flush()
 
     def _move(self, run: Run, leader: str, after: int, up_to: int) -> None:
         if after == 0 and run(FIRST_POSITION, (self.name, leader, up_to)).rowcount == 1:

@@ -1,0 +1,84 @@
+"""Writing a batch of events' changes to SQL views with few statements.
+
+Within one transaction, the appliers' upserts of the same row are merged into one (an upsert
+only sets columns to new values, so the last value of each column wins) and their additions to
+the same counters are summed; the merged rows are written as multi-row statements, per table
+and set of columns, when the batch ends or before any other statement runs (which may read or
+change those rows). A read of columns the batch itself has just set is answered from memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from projections.views import Run
+
+ROWS_PER_STATEMENT = 500  # well under SQLite's 32,766 and PostgreSQL's 65,535 parameters
+Row = tuple[str, str, tuple[tuple[str, Any], ...]]  # (kind, table, key)
+
+
+class BatchedRun:
+    """The ``run`` appliers get within a batch: plain statements run in order, upserts and
+    additions held back and merged until the next plain statement or the end."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+        self._pending: dict[Row, dict[str, Any]] = {}
+
+    def __call__(self, sql: str, params: Sequence[Any]) -> Any:
+        self.flush()
+        return self._run(sql, params)
+
+    def upsert(self, table: str, key: Mapping[str, Any], columns: Mapping[str, Any]) -> None:
+        self._hold("upsert", table, key).update(columns)
+
+    def add(self, table: str, key: Mapping[str, Any], amounts: Mapping[str, int | float]) -> None:
+        held = self._hold("add", table, key)
+        for name, amount in amounts.items():
+            held[name] = held.get(name, 0) + amount
+
+    def held(self, table: str, key: Mapping[str, Any], columns: Sequence[str]) -> Any:
+        """These columns of the row as this batch set them, or None if it did not set them all."""
+        row = self._pending.get(("upsert", table, tuple(key.items())))
+        if row is None or not all(column in row for column in columns):
+            return None
+        return tuple(row[column] for column in columns)
+
+    def _hold(self, kind: str, table: str, key: Mapping[str, Any]) -> dict[str, Any]:
+        other = "add" if kind == "upsert" else "upsert"
+        if (other, table, tuple(key.items())) in self._pending:
+            self.flush()  # the same row both set and added to: keep the two in order
+        return self._pending.setdefault((kind, table, tuple(key.items())), {})
+
+    def flush(self) -> None:
+        groups: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], list[list[Any]]] = {}
+        for (kind, table, key), columns in self._pending.items():
+            names = tuple(name for name, _ in key)
+            group = groups.setdefault((kind, table, names, tuple(columns)), [])
+            group.append([*(value for _, value in key), *columns.values()])
+        self._pending.clear()
+        for (kind, table, key_names, column_names), rows in groups.items():
+            for start in range(0, len(rows), ROWS_PER_STATEMENT):
+                chunk = rows[start : start + ROWS_PER_STATEMENT]
+                sql = _statement(kind, table, key_names, column_names, len(chunk))
+                self._run(sql, [value for row in chunk for value in row])
+
+
+def _statement(
+    kind: str, table: str, keys: Sequence[str], columns: Sequence[str], rows: int
+) -> str:
+    names = [*keys, *columns]
+    values = ", ".join(["(" + ", ".join("?" for _ in names) + ")"] * rows)
+    if kind == "add":
+        action = "DO UPDATE SET " + ", ".join(
+            f"{name} = {table}.{name} + excluded.{name}" for name in columns
+        )
+    elif columns:
+        action = "DO UPDATE SET " + ", ".join(f"{name} = excluded.{name}" for name in columns)
+    else:
+        action = "DO NOTHING"
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES {values}"  # noqa: S608 (names are ours)
+        f" ON CONFLICT ({', '.join(keys)}) {action}"
+    )
