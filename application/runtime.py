@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -68,16 +68,26 @@ class ComponentFailed(Exception):
     """A component raised while running (it is retried on the next pass)."""
 
 
+class WakeUp(Protocol):
+    """Wakes a started runtime when other processes record events (else it polls)."""
+
+    def start(self, wake: Callable[[], None]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class Runtime(RecordingEventReceiver[Any]):
     def __init__(
         self,
         components: Sequence[Component],
         leadership: Leadership,
         poll_seconds: float = 0.2,
+        wake_up: WakeUp | None = None,
     ) -> None:
         self.components = list(components)
         self.leadership = leadership
         self.poll_seconds = poll_seconds
+        self.wake_up = wake_up
         self._owned: set[str] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -85,6 +95,10 @@ class Runtime(RecordingEventReceiver[Any]):
 
     def receive_recording_event(self, new_recording_event: RecordingEvent[Any]) -> None:
         """Something was recorded in this process: run now rather than at the next poll."""
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Something was recorded, here or elsewhere: run now rather than at the next poll."""
         self._wake.set()
 
     def run_once(self) -> tuple[int, list[BaseException]]:
@@ -125,8 +139,12 @@ class Runtime(RecordingEventReceiver[Any]):
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="tiffin-runtime", daemon=True)
         self._thread.start()
+        if self.wake_up is not None:
+            self.wake_up.start(self.wake)
 
     def stop(self) -> None:
+        if self.wake_up is not None and self._thread is not None:
+            self.wake_up.stop()
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

@@ -9,6 +9,7 @@ from eventsourcing.application import Application
 
 from adapters.leadership import FileLeadership, PostgresLeadership
 from adapters.sql import create_tables, open_database
+from adapters.wake_up import PostgresWakeUp
 from adapters.work_store import SqlWorkStore
 from application import deadlines, outbox
 from application.deadlines import DeadlineFiring, DeadlineTimes, deadline_changes
@@ -73,6 +74,16 @@ def leaders_of(tiffin: Tiffin, projection: Projection) -> list[Application[Any]]
     return leaders
 
 
+def wake_up_for(tiffin: Tiffin) -> PostgresWakeUp | None:
+    """Server mode: woken by every commit of events, by any process (else saves in this
+    process wake the runtime, and it polls)."""
+    if tiffin.settings.database_url is None:
+        return None
+    apps = (tiffin.restaurants, tiffin.ordering, tiffin.payments, tiffin.deliveries)
+    channels = [getattr(app.recorder, "channel_name") for app in apps]  # noqa: B009 (PG only)
+    return PostgresWakeUp(tiffin.settings.database_url, channels)
+
+
 def leadership_for(settings: Settings) -> Leadership:
     if settings.database_url is not None:
         return PostgresLeadership(settings.database_url)
@@ -92,7 +103,9 @@ def build_runtime(
         if name in only
     ]
     settings = tiffin.settings
-    runtime = Runtime(components, leadership_for(settings), settings.worker_poll_seconds)
+    runtime = Runtime(
+        components, leadership_for(settings), settings.worker_poll_seconds, wake_up_for(tiffin)
+    )
     for app in (tiffin.restaurants, tiffin.ordering, tiffin.payments, tiffin.deliveries):
         app.lead(runtime)
     return runtime

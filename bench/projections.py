@@ -23,7 +23,7 @@ from application.bootstrap import Tiffin, bootstrap
 from application.settings import load_settings
 from bench.database import scratch_database
 from bench.lag import measure_lag
-from bench.rebuild import Rebuild, measure_reading, measure_rebuild, projector_from_zero, reading_of
+from bench.rebuild import Rebuild, measure_reading, measure_rebuild, reading_of, rebuilt
 from bench.report import write_json
 from bench.seed import seed_orders
 from bench.suite import Row
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def rebuild_rows(
-    tiffin: Tiffin, names: Sequence[str], say: Say, rebuild: Rebuild = projector_from_zero
+    tiffin: Tiffin, names: Sequence[str], say: Say, rebuild: Rebuild = rebuilt
 ) -> list[Row]:
     """Per projection: reading and decoding its events (the baseline), then rebuilding it."""
     rows = []

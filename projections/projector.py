@@ -117,22 +117,36 @@ class Projector:
     def position(self, leader: str) -> int:
         return self.writer.position(leader)
 
-    def run_once(self) -> int:
-        """Applies every new event of every leader, a batch of each in turn (so a busy log
-        does not hold up the others); returns how many."""
+    def run_once(self, up_to: Mapping[str, int] | None = None) -> int:
+        """Applies every new event of every leader (or those up to ``up_to``'s position of
+        each: a bound for catching up under a constant stream of events), a batch of each in
+        turn, so a busy log does not hold up the others; returns how many."""
         applied = 0
         while True:
-            round_applied = sum(self._next_batch(leader) for leader in self.leaders)
+            round_applied = sum(
+                self._next_batch(leader, None if up_to is None else up_to[leader.name])
+                for leader in self.leaders
+            )
             if not round_applied:
                 return applied
             applied += round_applied
 
-    def _next_batch(self, leader: Application[Any]) -> int:
+    def heads(self) -> dict[str, int]:
+        """Each leader's last notification id now."""
+        return {leader.name: leader.recorder.max_notification_id() or 0 for leader in self.leaders}
+
+    def _next_batch(self, leader: Application[Any], stop: int | None) -> int:
         """Applies the leader's next batch of events after the view's position; how many."""
         while True:
             after = self.writer.position(leader.name)
+            if stop is not None and after >= stop:
+                return 0
             notifications = leader.recorder.select_notifications(
-                start=after, limit=self.read_limit, topics=self.topics, inclusive_of_start=False
+                start=after,
+                limit=self.read_limit,
+                stop=stop,
+                topics=self.topics,
+                inclusive_of_start=False,
             )
             if not notifications:
                 return 0

@@ -53,7 +53,7 @@ def rebuild(
     started = time.perf_counter()
     shadow = live.shadow()
     builder = Projector(projection, leaders, shadow, read_limit=live.rebuild_batch)
-    heads = {leader.name: leader.recorder.max_notification_id() or 0 for leader in leaders}
+    heads = builder.heads()
     reached = dict.fromkeys(heads, 0)
 
     def batch_done(leader: str, position: int) -> None:
@@ -62,9 +62,11 @@ def rebuild(
             progress(sum(reached.values()), sum(heads.values()))
 
     builder.progress = batch_done
-    events = builder.run_once()
+    events = builder.run_once(up_to=heads)
+    events += builder.run_once(up_to=builder.heads())  # what arrived meanwhile, a little
     parked = len(builder.parked())
     live.switch(shadow)
     seconds = time.perf_counter() - started
-    Projector(projection, leaders, live).run_once()  # what arrived since the builder's last read
+    current = Projector(projection, leaders, live)
+    current.run_once(up_to=current.heads())  # what arrived since (a worker may do it too)
     return Rebuilt(events, seconds, parked)

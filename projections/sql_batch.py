@@ -38,6 +38,14 @@ class BatchedRun:
         for name, amount in amounts.items():
             held[name] = held.get(name, 0) + amount
 
+    def read(self, table: str, key: Mapping[str, Any], sql: str, params: Sequence[Any]) -> Any:
+        """Runs a query of one row, first writing what the batch holds back for that row only
+        (the other rows stay held, so a read does not undo the merging)."""
+        row = tuple(key.items())
+        if ("upsert", table, row) in self._pending or ("add", table, row) in self._pending:
+            self.flush()
+        return self._run(sql, params)
+
     def held(self, table: str, key: Mapping[str, Any], columns: Sequence[str]) -> Any:
         """These columns of the row as this batch set them, or None if it did not set them all."""
         row = self._pending.get(("upsert", table, tuple(key.items())))

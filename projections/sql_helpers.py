@@ -60,10 +60,11 @@ def remembered(run: Run, table: str, key: Mapping[str, Any], columns: Sequence[s
     if isinstance(run, BatchedRun) and (held := run.held(table, key, columns)) is not None:
         return held
     where = " AND ".join(f"{name} = ?" for name in key)
-    rows = run(
-        f"SELECT {', '.join(columns)} FROM {table} WHERE {where}",  # noqa: S608 (names are ours)
-        tuple(key.values()),
-    ).fetchall()
+    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {where}"  # noqa: S608 (names are ours)
+    if isinstance(run, BatchedRun):
+        rows = run.read(table, key, sql, tuple(key.values())).fetchall()
+    else:
+        rows = run(sql, tuple(key.values())).fetchall()
     if len(rows) != 1:
         raise LookupError(f"{table} has no row {dict(key)}")
     return rows[0]
