@@ -69,13 +69,15 @@ class BatchedRun:
         for (kind, table, key_names, column_names), rows in groups.items():
             for start in range(0, len(rows), ROWS_PER_STATEMENT):
                 chunk = rows[start : start + ROWS_PER_STATEMENT]
-                sql = _statement(kind, table, key_names, column_names, len(chunk))
+                sql = statement(kind, table, key_names, column_names, len(chunk))
                 self._run(sql, [value for row in chunk for value in row])
 
 
-def _statement(
-    kind: str, table: str, keys: Sequence[str], columns: Sequence[str], rows: int
+def statement(
+    kind: str, table: str, keys: Sequence[str], columns: Sequence[str], rows: int = 1
 ) -> str:
+    """``INSERT … ON CONFLICT`` of ``rows`` rows: ``upsert`` sets the columns (or, with none,
+    keeps the row), ``add`` adds to them."""
     names = [*keys, *columns]
     values = ", ".join(["(" + ", ".join("?" for _ in names) + ")"] * rows)
     if kind == "add":

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from projections.sql_batch import BatchedRun
+from projections.sql_batch import BatchedRun, statement
 from projections.views import Run
 
 SECONDS_PER_MINUTE = 60
@@ -25,16 +25,7 @@ def upsert(run: Run, table: str, key: Mapping[str, Any], **columns: Any) -> None
     if isinstance(run, BatchedRun):
         run.upsert(table, key, columns)
         return
-    names = [*key, *columns]
-    marks = ", ".join("?" for _ in names)
-    keys = ", ".join(key)
-    updates = ", ".join(f"{name} = excluded.{name}" for name in columns)
-    action = f"DO UPDATE SET {updates}" if columns else "DO NOTHING"
-    run(
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"  # noqa: S608 (names are ours)
-        f" ON CONFLICT ({keys}) {action}",
-        (*key.values(), *columns.values()),
-    )
+    run(statement("upsert", table, list(key), list(columns)), (*key.values(), *columns.values()))
 
 
 def add(run: Run, table: str, key: Mapping[str, Any], **amounts: int | float) -> None:
@@ -43,15 +34,7 @@ def add(run: Run, table: str, key: Mapping[str, Any], **amounts: int | float) ->
     if isinstance(run, BatchedRun):
         run.add(table, key, amounts)
         return
-    names = [*key, *amounts]
-    marks = ", ".join("?" for _ in names)
-    keys = ", ".join(key)
-    sums = ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in amounts)
-    run(
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"  # noqa: S608 (names are ours)
-        f" ON CONFLICT ({keys}) DO UPDATE SET {sums}",
-        (*key.values(), *amounts.values()),
-    )
+    run(statement("add", table, list(key), list(amounts)), (*key.values(), *amounts.values()))
 
 
 def remembered(run: Run, table: str, key: Mapping[str, Any], columns: Sequence[str]) -> Any:

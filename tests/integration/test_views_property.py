@@ -213,23 +213,8 @@ MILESTONE = {
     "Cancelled": "cancelled_at",
     "Rejected": "rejected_at",
 }
-PAYMENT_STATUS = {
-    "Requested": "pending",
-    "Captured": "captured",
-    "Failed": "failed",
-    "Expired": "expired",
-    "RefundRequested": "refund_pending",
-    "Refunded": "refunded",
-}
-DELIVERY_STATUS = {
-    "Requested": "requested",
-    "Assigned": "assigned",
-    "Unassigned": "unassigned",
-    "PickedUp": "picked_up",
-    "Delivered": "delivered",
-    "Cancelled": "cancelled",
-    "Recalled": "cancelled",
-}
+PAYMENT_STATUS = hot_view_folds.PAYMENT_STATUS
+DELIVERY_STATUS = hot_view_folds.DELIVERY_STATUS
 
 
 def order_summary(orders: list[Any], payments: list[Any], deliveries: list[Any]) -> Table:
