@@ -10,6 +10,7 @@ any relative order.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from projections.projector import Apply, Projection
@@ -19,14 +20,14 @@ from projections.views import Run
 TABLE = "courier_performance"
 DELIVERIES = "courier_performance_deliveries"
 ORDERS = "courier_performance_orders"
+MICROSECOND = timedelta(microseconds=1)
 COUNTERS = (
     "deliveries_assigned BIGINT NOT NULL DEFAULT 0",
     "deliveries_picked_up BIGINT NOT NULL DEFAULT 0",
     "deliveries_delivered BIGINT NOT NULL DEFAULT 0",
     "deliveries_unassigned BIGINT NOT NULL DEFAULT 0",
     "deliveries_cancelled BIGINT NOT NULL DEFAULT 0",
-    "delivery_minutes_sum DOUBLE PRECISION NOT NULL DEFAULT 0",
-    "delivery_minutes_count BIGINT NOT NULL DEFAULT 0",
+    "delivery_microseconds_sum BIGINT NOT NULL DEFAULT 0",
     "courier_stars_sum BIGINT NOT NULL DEFAULT 0",
     "courier_stars_count BIGINT NOT NULL DEFAULT 0",
 )
@@ -84,14 +85,14 @@ def _delivered(run: Run, event: Any) -> None:
     courier_id, picked_up_at = remembered(
         run, DELIVERIES, _delivery(event), ("courier_id", "picked_up_at")
     )
+    taken = event.timestamp - as_datetime(picked_up_at)
     minutes = minutes_between(as_datetime(picked_up_at), event.timestamp)
     _count(
         run,
         courier_id,
         event,
         deliveries_delivered=1,
-        delivery_minutes_sum=minutes,
-        delivery_minutes_count=1,
+        delivery_microseconds_sum=taken // MICROSECOND,  # exact: sums of floats are not
     )
     day = day_of(event.timestamp)
     upsert(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from projections.projector import Apply, Projection
+from projections.sql_helpers import upsert
 from projections.views import Run
 
 TABLE = "order_history"
@@ -21,10 +22,6 @@ TABLES = (
     " occurred_at TIMESTAMP WITH TIME ZONE NOT NULL, actor_id TEXT NOT NULL,"
     " actor_role TEXT NOT NULL, correlation_id TEXT NOT NULL,"
     " PRIMARY KEY (order_id, stream, version))",
-)
-INSERT = (
-    f"INSERT INTO {TABLE} (order_id, stream, version, leader, type, occurred_at,"  # noqa: S608
-    " actor_id, actor_role, correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 LEADERS = {"Order": "Ordering", "Payment": "Payments", "Delivery": "Deliveries"}  # their logs
 EVENTS = {
@@ -62,19 +59,21 @@ def _indexing(aggregate: str) -> Apply:
     def apply(run: Run, event: Any) -> None:
         order_id = event.originator_id if aggregate == "Order" else event.order_id
         cause = event.cause
-        run(
-            INSERT,
-            (
-                str(order_id),
-                str(event.originator_id),
-                event.originator_version,
-                leader,
-                type(event).__qualname__,
-                event.timestamp,
-                cause.actor_id,
-                str(cause.role),
-                cause.correlation_id,
-            ),
+        key = {
+            "order_id": str(order_id),
+            "stream": str(event.originator_id),
+            "version": event.originator_version,
+        }
+        upsert(
+            run,
+            TABLE,
+            key,
+            leader=leader,
+            type=type(event).__qualname__,
+            occurred_at=event.timestamp,
+            actor_id=cause.actor_id,
+            actor_role=str(cause.role),
+            correlation_id=cause.correlation_id,
         )
 
     return apply

@@ -21,7 +21,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
@@ -310,8 +310,7 @@ def courier_performance(orders: list[Any], deliveries: list[Any]) -> dict[str, T
             "deliveries_delivered",
             "deliveries_unassigned",
             "deliveries_cancelled",
-            "delivery_minutes_sum",
-            "delivery_minutes_count",
+            "delivery_microseconds_sum",
             "courier_stars_sum",
             "courier_stars_count",
         ),
@@ -334,11 +333,11 @@ def courier_performance(orders: list[Any], deliveries: list[Any]) -> dict[str, T
             elif name(e) == "Delivered":
                 minutes = (e.timestamp - row["picked_up_at"]).total_seconds() / 60
                 row |= {"delivered_at": e.timestamp, "day": day(e.timestamp), "minutes": minutes}
+                taken = e.timestamp - row["picked_up_at"]
                 performance.bump(
                     on,
                     deliveries_delivered=1,
-                    delivery_minutes_sum=minutes,
-                    delivery_minutes_count=1,
+                    delivery_microseconds_sum=taken // timedelta(microseconds=1),
                 )
             elif name(e) in ("Cancelled", "Recalled") and courier is not None:
                 performance.bump(on, deliveries_cancelled=1)
