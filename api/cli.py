@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from api.projection_commands import add_commands as add_projection_commands
+from api.token_commands import add_commands as add_token_commands
 from api.worker_commands import add_commands
 from application.bootstrap import bootstrap
 from application.demo import run_demo
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
     add_commands(commands)
     add_projection_commands(commands)
+    add_token_commands(commands)
     commands.add_parser(
         "bench",
         help="benchmark the write path and replay against PostgreSQL (see `tiffin bench --help`)",
