@@ -9,6 +9,7 @@ from typing import Any
 BOOKKEEPING = ("positions", "parked")
 
 ORDER_STATUS = {
+    "Placed": "awaiting_payment",
     "Paid": "pending_acceptance",
     "Accepted": "accepted",
     "Rejected": "rejected",

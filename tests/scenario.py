@@ -12,7 +12,7 @@ from application.bootstrap import Tiffin
 from application.locations import CourierPosition
 from application.webhooks import WebhookOutcome, signature_header
 from domain.courier import Courier
-from domain.order import DeliveryAddress, Order
+from domain.order import DeliveryAddress, Order, OrderStatus
 from domain.payment import Payment
 from domain.restaurant import LineRequest, MenuItem, Restaurant
 from domain.values import Cause, Location, Money, Role
@@ -36,6 +36,15 @@ def cause(role: Role, actor_id: str | None = None) -> Cause:
 
 
 SAGA = Cause("order-saga", Role.SYSTEM, "test")
+ADMIN = Cause("support-1", Role.ADMIN, "test-support")
+HAPPY_PATH = (
+    OrderStatus.AWAITING_PAYMENT,
+    OrderStatus.PENDING_ACCEPTANCE,
+    OrderStatus.ACCEPTED,
+    OrderStatus.READY_FOR_PICKUP,
+    OrderStatus.PICKED_UP,
+    OrderStatus.DELIVERED,
+)
 DELIVERED_ORDER_EVENTS = (
     "Placed",
     "Paid",

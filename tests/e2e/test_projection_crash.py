@@ -172,10 +172,13 @@ class Traffic:
         self.tiffin.deliveries.set_on_shift(courier.id, True, rider)
 
 
-def events_waiting(projectors: Sequence[Projector]) -> bool:
-    """Whether some projection has events in its logs it has not applied yet."""
-    return any(
-        not view.has_reached(leader, leader.recorder.max_notification_id() or 0)
+def caught_up(projectors: Sequence[Projector], deadline: float) -> bool:
+    """Waits until every view includes the head of each of its logs (read-your-writes), or
+    the deadline passes; whether they all did."""
+    return all(
+        view.wait_until(
+            leader, leader.recorder.max_notification_id() or 0, max(0, deadline - time.monotonic())
+        )
         for view in projectors
         for leader in view.leaders
     )
@@ -322,11 +325,9 @@ def every_view_survives_its_worker_killed(
             )
             catching_up = time.monotonic()
             deadline = catching_up + CATCH_UP_SECONDS
-            while events_waiting(projectors):  # the last worker, never killed, catching up
-                assert time.monotonic() < deadline, (
-                    f"the views did not catch up; see {workers.logs}"
-                )
-                time.sleep(0.05)
+            assert caught_up(projectors, deadline), (  # the last worker, never killed
+                f"the views did not catch up; see {workers.logs}"
+            )
             caught_up_seconds = time.monotonic() - catching_up
         finally:
             workers.stop()

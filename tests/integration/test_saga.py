@@ -26,6 +26,7 @@ from domain.payment import PaymentStatus
 from domain.values import Cause, Location, Role
 from tests.fakes.upi_gateway import FakeGateway, paying_through
 from tests.scenario import (
+    ADMIN,
     DELIVERED_ORDER_EVENTS,
     ManualClock,
     cause,
@@ -34,8 +35,6 @@ from tests.scenario import (
     open_kitchen,
     place,
 )
-
-ADMIN = cause(Role.ADMIN, "support-1")
 
 
 @pytest.fixture

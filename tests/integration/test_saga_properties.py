@@ -51,6 +51,8 @@ from domain.order import OrderStatus
 from domain.payment import CAPTURABLE, Payment, PaymentStatus, payment_id_for
 from domain.values import Cause, Role
 from tests.scenario import (
+    ADMIN,
+    HAPPY_PATH,
     Kitchen,
     ManualClock,
     cause,
@@ -60,20 +62,11 @@ from tests.scenario import (
     place,
 )
 
-ADMIN = cause(Role.ADMIN, "support-1")
 MAX_ORDERS = 3  # one more than couriers: some order may wait for a courier to come free
 REFUSALS = (DomainError, NotFound)
 CARRIED = frozenset({DeliveryStatus.ASSIGNED, DeliveryStatus.PICKED_UP})
 ON_THE_ROAD = frozenset({OrderStatus.PICKED_UP, OrderStatus.DELIVERED})
 CLOSED = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED})
-HAPPY_PATH = (
-    OrderStatus.AWAITING_PAYMENT,
-    OrderStatus.PENDING_ACCEPTANCE,
-    OrderStatus.ACCEPTED,
-    OrderStatus.READY_FOR_PICKUP,
-    OrderStatus.PICKED_UP,
-    OrderStatus.DELIVERED,
-)
 FINAL = CLOSED | {OrderStatus.DELIVERED}
 MONEY_SETTLED = frozenset({PaymentStatus.FAILED, PaymentStatus.EXPIRED, PaymentStatus.REFUNDED})
 

@@ -59,6 +59,8 @@ from tests.conftest import BACKENDS
 from tests.postgres import fresh_schema
 from tests.redis_server import REDIS_URL, scratch_prefix
 from tests.scenario import (
+    ADMIN,
+    HAPPY_PATH,
     HOME,
     ManualClock,
     cause,
@@ -73,18 +75,9 @@ Table = dict[tuple[Any, ...], Row]
 SAGA_WORKERS = ("ordering", "payments", "deliveries", "deadlines", "outbox")
 REFUSALS = (DomainError, NotFound)
 EXAMPLES = {"sqlite": 30, "postgres": 8}  # 10 to 30 s together, by load
-ADMIN = cause(Role.ADMIN, "support-1")
 CUISINES = ("south indian", "punjabi", "chinese")
 MAX_ORDERS = 6
 STARS = st.tuples(st.integers(1, 5), st.integers(1, 5))  # restaurant's, courier's
-HAPPY_PATH = (
-    OrderStatus.AWAITING_PAYMENT,
-    OrderStatus.PENDING_ACCEPTANCE,
-    OrderStatus.ACCEPTED,
-    OrderStatus.READY_FOR_PICKUP,
-    OrderStatus.PICKED_UP,
-    OrderStatus.DELIVERED,
-)
 
 # Each view's primary key, as the analyst documentation gives it.
 KEYS = {
@@ -193,16 +186,7 @@ def total_minor(placed: Any) -> int:
     return int(lines + placed.delivery_fee.minor)
 
 
-ORDER_STATUS = {
-    "Placed": "awaiting_payment",
-    "Paid": "pending_acceptance",
-    "Accepted": "accepted",
-    "Rejected": "rejected",
-    "ReadyForPickup": "ready_for_pickup",
-    "PickedUp": "picked_up",
-    "Delivered": "delivered",
-    "Cancelled": "cancelled",
-}
+ORDER_STATUS = hot_view_folds.ORDER_STATUS
 MILESTONE = {
     "Placed": "placed_at",
     "Paid": "paid_at",
