@@ -54,6 +54,7 @@ class Tiffin:
     locations: LocationStore
     hot_views: KeyStore  # the key-value views: Redis when configured, else in-process
     clock: Clock = time.time
+    redis: Redis | None = None  # shared by the adapters that use Redis, when configured
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _work_store: ClosableWorkStore | None = None
     _views: SqlDatabase | None = None
@@ -74,6 +75,10 @@ class Tiffin:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def apps(self) -> tuple[Restaurants, Ordering, Payments, Deliveries]:
+        """The applications, one per bounded context, each with its own log."""
+        return (self.restaurants, self.ordering, self.payments, self.deliveries)
 
     def work_store(self) -> ClosableWorkStore:
         """The table of deadlines and gateway calls (opened once, closed with the platform)."""
@@ -132,6 +137,7 @@ def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
         locations=locations,
         hot_views=MemoryViews() if redis is None else RedisViews(redis),
         clock=clock,
+        redis=redis,
         _closers=closers,
     )
 

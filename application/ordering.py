@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
 from application.base import Reaction, TiffinProcess, saga_cause
-from application.errors import ConcurrentChange, IdempotencyKeyReused
+from application.errors import ConcurrentChange, IdempotencyKeyReused, NotFound
 from application.results import Changed
 from domain.errors import OrderNotCancellable
 from domain.order import DeliveryAddress, Order, OrderStatus, order_id_for
@@ -15,6 +16,16 @@ from domain.restaurant import LineRequest, Restaurant
 from domain.values import Cause, Money
 
 DEFAULT_DELIVERY_FEE = Money.parse("30.00")
+MILESTONES = {
+    "Placed": "placed_at",
+    "Paid": "paid_at",
+    "Accepted": "accepted_at",
+    "ReadyForPickup": "ready_at",
+    "PickedUp": "picked_up_at",
+    "Delivered": "delivered_at",
+    "Cancelled": "cancelled_at",
+    "Rejected": "rejected_at",
+}
 AFTER_ACCEPTANCE = frozenset({OrderStatus.ACCEPTED, OrderStatus.READY_FOR_PICKUP})
 
 
@@ -135,6 +146,20 @@ class Ordering(TiffinProcess):
 
     def get_order(self, order_id: UUID, version: int | None = None) -> Order:
         return self.load(Order, order_id, version)
+
+    def order_and_milestones(self, order_id: UUID) -> tuple[Order, dict[str, datetime]]:
+        """The order and when it reached each milestone (``placed_at``, ``paid_at``, ...), from
+        one read of its events."""
+        order: Any = None
+        milestones: dict[str, datetime] = {}
+        for event in self.history(order_id):
+            order = event.mutate(order)
+            name = MILESTONES.get(type(event).__name__)
+            if name is not None:
+                milestones[name] = event.timestamp
+        if not isinstance(order, Order):
+            raise NotFound("order", order_id)
+        return order, milestones
 
     def confirm_payment(self, order_id: UUID, cause: Cause) -> Changed[Order]:
         return self.change(Order, order_id, lambda o: o.confirm_payment(cause))

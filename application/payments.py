@@ -61,15 +61,17 @@ class Payments(TiffinProcess):
         payment = self._new_payment(order_id, amount, vpa, cause)
         return Changed(payment, self.commit(payment))
 
-    def _new_payment(self, order_id: UUID, amount: Money, vpa: str, cause: Cause) -> Payment:
+    def intent_for(self, order_id: UUID, amount: Money) -> tuple[UUID, str]:
+        """The payment an order of this amount gets, and its UPI intent URI: known as soon as
+        the order is placed, before the saga has requested the payment."""
         payment_id = payment_id_for(order_id)
         note = f"Tiffin order {str(order_id)[:8]}"
+        return payment_id, upi_intent_uri(self.merchant, payment_id, amount, note)
+
+    def _new_payment(self, order_id: UUID, amount: Money, vpa: str, cause: Cause) -> Payment:
+        _, upi_uri = self.intent_for(order_id, amount)
         return Payment.request(
-            order_id=order_id,
-            amount=amount,
-            vpa=vpa,
-            upi_uri=upi_intent_uri(self.merchant, payment_id, amount, note),
-            cause=cause,
+            order_id=order_id, amount=amount, vpa=vpa, upi_uri=upi_uri, cause=cause
         )
 
     def _request_for_placed_order(self, placed: Any) -> Iterable[Payment]:

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     worker_poll_seconds: float = Field(default=0.2, gt=0, le=60)
     redis_prefix: str = Field(default="tiffin:", min_length=1, max_length=100)
+    rate_limit_orders_per_minute: int = Field(default=10, ge=1, le=1_000_000)
+    rate_limit_location_pings_per_second: int = Field(default=1, ge=1, le=1_000)
+    rate_limit_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    max_body_bytes: int = Field(default=65_536, ge=1_024, le=16_777_216)
+    cors_origins: str = ""  # comma-separated origins allowed by CORS; empty = no CORS headers
+    read_wait_seconds: float = Field(default=5.0, ge=0, le=60)
 
     @field_validator("database_url")
     @classmethod
@@ -102,6 +108,10 @@ class Settings(BaseSettings):
         if self.payment_gateway == "http" and not self.payment_gateway_url:
             raise ValueError("TIFFIN_PAYMENT_GATEWAY=http needs TIFFIN_PAYMENT_GATEWAY_URL")
         return self
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def embedded(self) -> bool:

@@ -1,0 +1,126 @@
+"""``Idempotency-Key`` for create commands: the same key from the same user with the same body
+returns the original response; with a different body, 422.
+
+Orders need none of this: an order placed with a key gets an id derived from (customer, key),
+so a retry collides in the event store (see ``Ordering.place_order``). The other creations
+(restaurants, menu items, couriers) keep their first response here, in the views database:
+a request claims its key before running, so a concurrent retry gets 409 (try again) instead of
+creating a second thing, and a request that fails gives its claim back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from api.problems import ApiProblem
+from projections.views import SqlDatabase
+
+TABLE = "tiffin_api_idempotency"
+DDL = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} (subject TEXT NOT NULL, route TEXT NOT NULL,"
+    " idempotency_key TEXT NOT NULL, fingerprint TEXT NOT NULL, status INTEGER,"
+    " body TEXT, PRIMARY KEY (subject, route, idempotency_key))"
+)
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: dict[str, Any]
+
+
+def fingerprint(body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def checked_key(key: str | None) -> str | None:
+    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise ApiProblem(422, f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+    return key
+
+
+class IdempotencyStore:
+    def __init__(self, database: SqlDatabase) -> None:
+        self.database = database
+
+    def run_once(
+        self,
+        who: tuple[str, str, str],
+        request: Any,
+        create: Callable[[], tuple[int, dict[str, Any]]],
+    ) -> Replay:
+        """Runs ``create`` once per (subject, route, key); a repeat gets the first answer."""
+        subject, route, key = who
+        mark = fingerprint(request)
+        with self.database.transaction() as run:
+            claimed = run(
+                f"INSERT INTO {TABLE} (subject, route, idempotency_key, fingerprint)"  # noqa: S608
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (subject, route, key, mark),
+            ).rowcount
+            if not claimed:
+                row = run(
+                    f"SELECT fingerprint, status, body FROM {TABLE}"  # noqa: S608
+                    " WHERE subject = ? AND route = ? AND idempotency_key = ?",
+                    (subject, route, key),
+                ).fetchone()
+        if not claimed:
+            return _replay(row, mark)
+        try:
+            status, created = create()
+        except BaseException:
+            self._release(who)
+            raise
+        body = jsonable_encoder(created)
+        with self.database.transaction() as run:
+            run(
+                f"UPDATE {TABLE} SET status = ?, body = ?"  # noqa: S608
+                " WHERE subject = ? AND route = ? AND idempotency_key = ?",
+                (status, json.dumps(body), subject, route, key),
+            )
+        return Replay(status, body)
+
+    def _release(self, who: tuple[str, str, str]) -> None:
+        with self.database.transaction() as run:
+            run(
+                f"DELETE FROM {TABLE}"  # noqa: S608
+                " WHERE subject = ? AND route = ? AND idempotency_key = ? AND status IS NULL",
+                who,
+            )
+
+
+def _replay(row: Any, mark: str) -> Replay:
+    stored_mark, status, body = row
+    if stored_mark != mark:
+        raise ApiProblem(422, "this Idempotency-Key was used with a different request body")
+    if status is None:
+        raise ApiProblem(
+            409,
+            "a request with this Idempotency-Key is still running",
+            headers={"Retry-After": "1"},
+        )
+    return Replay(int(status), json.loads(body))
+
+
+def create_once(
+    store: IdempotencyStore,
+    who: tuple[str, str, str | None],
+    request: Any,
+    create: Callable[[], tuple[int, dict[str, Any]]],
+) -> Any:
+    """A create route's answer: ``create``'s, or with an Idempotency-Key, the first answer to
+    that key (``who`` is (subject, route, key or None))."""
+    subject, route, key = who
+    if checked_key(key) is None or key is None:
+        return create()[1]
+    replay = store.run_once((subject, route, key), request, create)
+    return JSONResponse(replay.body, status_code=replay.status)

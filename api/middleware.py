@@ -1,0 +1,134 @@
+"""The ASGI layer every request passes: request id, security headers, body limit, the last
+line of defence against 500s, JSON access logs and request metrics.
+
+Plain ASGI rather than Starlette's BaseHTTPMiddleware: it adds no task per request and lets
+streamed responses (SSE, CSV) through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from typing import Any
+from uuid import uuid4
+
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.http_metrics import HttpMetrics
+from api.problems import PROBLEM_JSON, ApiProblem, as_problem, problem_body
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
+)
+access_log = logging.getLogger("tiffin.access")
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while the body is read (FastAPI lets HTTP exceptions through unchanged)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body exceeds {limit} bytes")
+
+
+class ApiMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 0
+        extra = [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        try:
+            if self._declared_length(scope) > self.max_body_bytes:
+                raise BodyTooLarge(self.max_body_bytes)
+            await self.app(scope, self._limited(receive), send_with_headers)
+        except Exception as error:
+            if status:  # the response had begun: nothing better can be sent now
+                access_log.error("request %s failed mid-response", request_id, exc_info=error)
+            else:
+                problem = as_problem(error, request_id)
+                status = problem.status
+                await _send_problem(send_with_headers, problem)
+        finally:
+            self._record(scope, status, time.perf_counter() - started, request_id)
+
+    def _declared_length(self, scope: Scope) -> int:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    return int(value)
+                except ValueError:
+                    return 0
+        return 0
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def receive_limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    raise BodyTooLarge(self.max_body_bytes)
+            return message
+
+        return receive_limited
+
+    def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
+        route = str(getattr(scope.get("route"), "path", None) or "unmatched")
+        method = scope["method"]
+        self.metrics.observe(route, method, status, seconds)
+        line: dict[str, Any] = {
+            "request_id": request_id,
+            "method": method,
+            "path": scope["path"],
+            "route": route,
+            "status": status,
+            "ms": round(seconds * 1000, 2),
+            "http": scope.get("http_version"),
+            "user": scope.get("state", {}).get("subject"),
+        }
+        access_log.info(json.dumps(line))
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            given: str = bytes(value).decode("latin-1")
+            if REQUEST_ID.match(given):
+                return given
+    return uuid4().hex
+
+
+async def _send_problem(send: Send, problem: ApiProblem) -> None:
+    body = json.dumps(problem_body(problem.status, problem.detail, problem.errors)).encode()
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    headers += [(k.lower().encode(), v.encode()) for k, v in problem.headers.items()]
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,60 @@
+"""Which rate applies to a request: per user and route, as the settings say."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from api.problems import ApiProblem
+from application.identity import Identity
+from application.rate_limits import Rate, RateLimiter
+from application.settings import Settings
+
+PLACE_ORDER = ("POST", "/v1/orders")
+LOCATION_PING = ("PUT", "/v1/couriers/me/location")
+
+
+@dataclass(frozen=True)
+class RouteLimits:
+    limiter: RateLimiter
+    orders: Rate
+    location_pings: Rate
+    default: Rate
+    blocking: bool  # the limiter does I/O (Redis): call it off the event loop
+
+    @classmethod
+    def from_settings(cls, settings: Settings, limiter: RateLimiter, blocking: bool) -> RouteLimits:
+        return cls(
+            limiter,
+            orders=Rate(settings.rate_limit_orders_per_minute, 60.0),
+            location_pings=Rate(settings.rate_limit_location_pings_per_second, 1.0),
+            default=Rate(settings.rate_limit_per_minute, 60.0),
+            blocking=blocking,
+        )
+
+    def rate_for(self, method: str, route: str) -> Rate:
+        if (method, route) == PLACE_ORDER:
+            return self.orders
+        if (method, route) == LOCATION_PING:
+            return self.location_pings
+        return self.default
+
+    async def check(self, request: Request, caller: Identity) -> None:
+        """Counts the request against the caller's limit for its route; 429 when over."""
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        rate = self.rate_for(request.method, route)
+        key = f"{caller.subject}|{request.method} {route}"
+        if self.blocking:
+            decision = await run_in_threadpool(self.limiter.hit, key, rate)
+        else:
+            decision = self.limiter.hit(key, rate)
+        if not decision.allowed:
+            wait = max(1, math.ceil(decision.retry_after_seconds))
+            raise ApiProblem(
+                429,
+                f"rate limit of {rate.count} per {rate.period_seconds:g} s reached for this route",
+                headers={"Retry-After": str(wait)},
+            )

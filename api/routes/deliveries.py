@@ -1,0 +1,115 @@
+"""``/v1/deliveries``: a delivery as its parties see it; the assigned courier's milestones."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from api.access import courier_of, is_party
+from api.auth import allow
+from api.problems import ApiProblem
+from api.requests import cause_of
+from api.schemas.common import LocationOut, location_out
+from api.services import Services, services_of
+from application.identity import Identity
+from application.results import Changed
+from domain.delivery import COLLECTED, Delivery, DeliveryStatus
+from domain.values import Location, Role
+
+router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
+Reader = Annotated[Identity, allow(Role.CUSTOMER, Role.RESTAURANT, Role.COURIER)]
+CourierCaller = Annotated[Identity, allow(Role.COURIER)]
+AVERAGE_SPEED_KMH = 20.0  # city traffic, for the ETA
+FINISHED = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.CANCELLED})
+
+
+class DeliveryPublic(BaseModel):
+    id: UUID
+    order_id: UUID
+    status: str
+    courier_id: str | None
+    courier_location: LocationOut | None
+    pickup: LocationOut
+    dropoff: LocationOut
+    eta_minutes: int | None
+    position: int | None = None
+
+
+def eta_minutes(delivery: Delivery, courier_at: Location | None) -> int | None:
+    """Minutes until drop-off at an average city speed: from the courier (or the restaurant)
+    via the restaurant unless the food is collected, then to the customer."""
+    if delivery.status in FINISHED:
+        return None
+    start = courier_at or delivery.pickup
+    if delivery.status in COLLECTED:
+        km = start.distance_km(delivery.dropoff)
+    else:
+        km = start.distance_km(delivery.pickup) + delivery.pickup.distance_km(delivery.dropoff)
+    return max(1, math.ceil(km / AVERAGE_SPEED_KMH * 60))
+
+
+def delivery_document(services: Services, delivery: Delivery) -> dict[str, Any]:
+    courier_at = None
+    if delivery.courier_id is not None:
+        found = services.tiffin.locations.latest([delivery.courier_id]).get(delivery.courier_id)
+        courier_at = found.location if found else None
+    return {
+        "id": delivery.id,
+        "order_id": delivery.order_id,
+        "status": str(delivery.status),
+        "courier_id": delivery.courier_id,
+        "courier_location": location_out(courier_at) if courier_at else None,
+        "pickup": location_out(delivery.pickup),
+        "dropoff": location_out(delivery.dropoff),
+        "eta_minutes": eta_minutes(delivery, courier_at),
+    }
+
+
+def _visible_delivery(services: Services, caller: Identity, delivery_id: UUID) -> Delivery:
+    delivery = services.tiffin.deliveries.get_delivery(delivery_id)
+    if caller.role is Role.ADMIN:
+        return delivery
+    if caller.role is Role.COURIER:
+        if delivery.courier_id == courier_of(caller):
+            return delivery
+    else:
+        order = services.tiffin.ordering.get_order(delivery.order_id)
+        if is_party(caller, order, services.restaurant_owner):
+            return delivery
+    raise ApiProblem(404, f"no delivery with id {delivery_id}")
+
+
+@router.get("/{delivery_id}", response_model=DeliveryPublic)
+def get_delivery(delivery_id: UUID, caller: Reader, request: Request) -> Any:
+    services = services_of(request)
+    return delivery_document(services, _visible_delivery(services, caller, delivery_id))
+
+
+def _assigned_courier(services: Services, caller: Identity, delivery_id: UUID) -> None:
+    delivery = services.tiffin.deliveries.get_delivery(delivery_id)
+    if caller.role is not Role.ADMIN and delivery.courier_id != courier_of(caller):
+        raise ApiProblem(404, f"no delivery with id {delivery_id} assigned to you")
+
+
+def _answer(services: Services, changed: Changed[Delivery]) -> dict[str, Any]:
+    return {**delivery_document(services, changed.value), "position": changed.position}
+
+
+@router.post("/{delivery_id}/pickup", response_model=DeliveryPublic)
+def pick_up(delivery_id: UUID, caller: CourierCaller, request: Request) -> Any:
+    services = services_of(request)
+    _assigned_courier(services, caller, delivery_id)
+    changed = services.tiffin.deliveries.pick_up(delivery_id, cause_of(caller, request))
+    return _answer(services, changed)
+
+
+@router.post("/{delivery_id}/deliver", response_model=DeliveryPublic)
+def deliver(delivery_id: UUID, caller: CourierCaller, request: Request) -> Any:
+    services = services_of(request)
+    _assigned_courier(services, caller, delivery_id)
+    changed = services.tiffin.deliveries.deliver(delivery_id, cause_of(caller, request))
+    return _answer(services, changed)

@@ -1,0 +1,223 @@
+"""``/v1/orders``: placing orders and moving them along; the order lists and documents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from api.access import require_role_of, require_visible
+from api.auth import allow
+from api.cursors import decode_cursor, encode_cursor
+from api.idempotency import checked_key
+from api.order_documents import load_order_document, order_document, payment_of
+from api.problems import ApiProblem
+from api.requests import cause_of
+from api.schemas.common import Page, money_out
+from api.schemas.orders import (
+    AcceptIn,
+    OrderCreate,
+    OrderPublic,
+    OrderSummaryOut,
+    RatingIn,
+    ReasonIn,
+)
+from api.services import Services, services_of
+from application.errors import NotFound
+from application.identity import Identity
+from application.results import Changed
+from domain.errors import InvalidCommand
+from domain.order import DeliveryAddress, Order
+from domain.restaurant import LineRequest
+from domain.values import Money, Role
+from projections.order_lists import orders_page
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+Customer = Annotated[Identity, allow(Role.CUSTOMER)]
+Restaurant = Annotated[Identity, allow(Role.RESTAURANT)]
+Canceller = Annotated[Identity, allow(Role.CUSTOMER, Role.RESTAURANT)]
+Reader = Annotated[Identity, allow(Role.CUSTOMER, Role.RESTAURANT, Role.COURIER, Role.ANALYST)]
+OrderLister = Annotated[Identity, allow(Role.CUSTOMER)]
+POSITION_DOC = "wait until the order summary has this position of the Ordering log"
+
+
+@router.post("", status_code=201, response_model=OrderPublic)
+def place_order(
+    body: OrderCreate,
+    caller: Customer,
+    request: Request,
+    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Any:
+    """Places an order priced from the live menu; it awaits its UPI payment."""
+    services = services_of(request)
+    address = body.delivery_address
+    requests = [LineRequest(i.menu_item_id, i.quantity, i.notes) for i in body.items]
+    try:
+        changed = services.tiffin.ordering.place_order(
+            customer_id=caller.subject,
+            restaurant_id=body.restaurant_id,
+            requests=requests,
+            delivery_address=DeliveryAddress(
+                line1=address.line1,
+                line2=address.line2,
+                city=address.city,
+                postal_code=address.postal_code,
+                location=address.location.value(),
+            ),
+            payment_vpa=body.payment.vpa,
+            cause=cause_of(caller, request),
+            idempotency_key=checked_key(key),
+        )
+    except NotFound as error:
+        raise ApiProblem(
+            422, str(error), errors=[{"loc": ["body", "restaurant_id"], "msg": str(error)}]
+        ) from None
+    except InvalidCommand as refusal:
+        raise _refused_order(services, body, refusal) from None
+    return _placed_document(services, changed)
+
+
+def _placed_document(services: Services, changed: Changed[Order]) -> dict[str, Any]:
+    order = changed.value
+    if changed.position is None:  # a retry with the same key: the order as it is now
+        return load_order_document(services.tiffin, order.id)[1]
+    milestones = {"placed_at": order.created_on}
+    payment = payment_of(services.tiffin, order)
+    return {**order_document(order, milestones, payment, None), "position": changed.position}
+
+
+def _refused_order(services: Services, body: OrderCreate, refusal: InvalidCommand) -> ApiProblem:
+    """The domain's refusal, with each problem the catalogue can place in the request."""
+    lines = [(item.menu_item_id, item.quantity) for item in body.items]
+    problems = services.catalogue.order_problems(body.restaurant_id, lines)
+    errors = [{"loc": ["body", *problem.loc], "msg": problem.msg} for problem in problems]
+    return ApiProblem(422, str(refusal), errors=errors or None)
+
+
+@router.get("", response_model=Page[OrderSummaryOut])
+async def list_orders(
+    caller: OrderLister,
+    request: Request,
+    status: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    min_position: Annotated[int | None, Query(ge=0, description=POSITION_DOC)] = None,
+) -> Any:
+    """A customer's own orders (an admin's: everyone's), newest first."""
+    services = services_of(request)
+    after = decode_cursor(cursor)
+    await services.views.wait("order_summary", services.tiffin.ordering, min_position)
+    customer = None if caller.role is Role.ADMIN else caller.subject
+    page = await run_in_threadpool(
+        lambda: orders_page(
+            services.reads, limit=limit, after=after, customer_id=customer, status=status
+        )
+    )
+    return {
+        "items": [summary_out(row) for row in page.rows],
+        "next_cursor": encode_cursor(page.next_after),
+    }
+
+
+def summary_out(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.order_id,
+        "status": row.status,
+        "customer_id": row.customer_id,
+        "restaurant_id": row.restaurant_id,
+        "courier_id": row.courier_id,
+        "item_count": row.item_count,
+        "total": money_out(Money(row.total_minor, row.currency)),
+        "payment_status": row.payment_status,
+        "delivery_status": row.delivery_status,
+        "placed_at": row.placed_at,
+    }
+
+
+@router.get("/{order_id}", response_model=OrderPublic)
+def get_order(
+    order_id: UUID,
+    caller: Reader,
+    request: Request,
+    min_position: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="accepted; the order is read from the event store, so it is always current",
+        ),
+    ] = None,
+) -> Any:
+    services = services_of(request)
+    order, document = load_order_document(services.tiffin, order_id)
+    require_visible(caller, order, services.restaurant_owner, frozenset({Role.ADMIN, Role.ANALYST}))
+    return document
+
+
+def _order_command(
+    services: Services, caller: Identity, order_id: UUID, roles: tuple[Role, ...]
+) -> Order:
+    """The order, if the caller is its party in one of ``roles`` (or an admin); else 404."""
+    order = services.tiffin.ordering.get_order(order_id)
+    require_role_of(caller, order, services.restaurant_owner, *roles)
+    return order
+
+
+def _changed(services: Services, changed: Changed[Order]) -> dict[str, Any]:
+    document = load_order_document(services.tiffin, changed.value.id)[1]
+    return {**document, "position": changed.position}
+
+
+@router.post("/{order_id}/accept", response_model=OrderPublic)
+def accept_order(order_id: UUID, body: AcceptIn, caller: Restaurant, request: Request) -> Any:
+    services = services_of(request)
+    _order_command(services, caller, order_id, (Role.RESTAURANT,))
+    changed = services.tiffin.ordering.accept_order(
+        order_id, body.prep_minutes, cause_of(caller, request)
+    )
+    return _changed(services, changed)
+
+
+@router.post("/{order_id}/reject", response_model=OrderPublic)
+def reject_order(order_id: UUID, body: ReasonIn, caller: Restaurant, request: Request) -> Any:
+    services = services_of(request)
+    _order_command(services, caller, order_id, (Role.RESTAURANT,))
+    changed = services.tiffin.ordering.reject_order(
+        order_id, body.reason, cause_of(caller, request)
+    )
+    return _changed(services, changed)
+
+
+@router.post("/{order_id}/ready", response_model=OrderPublic)
+def mark_ready(order_id: UUID, caller: Restaurant, request: Request) -> Any:
+    services = services_of(request)
+    _order_command(services, caller, order_id, (Role.RESTAURANT,))
+    changed = services.tiffin.ordering.mark_ready(order_id, cause_of(caller, request))
+    return _changed(services, changed)
+
+
+@router.post("/{order_id}/cancel", response_model=OrderPublic)
+def cancel_order(order_id: UUID, body: ReasonIn, caller: Canceller, request: Request) -> Any:
+    """Customers before acceptance; the restaurant and admins before pickup (else 409)."""
+    services = services_of(request)
+    _order_command(services, caller, order_id, (Role.CUSTOMER, Role.RESTAURANT))
+    changed = services.tiffin.ordering.cancel_order(
+        order_id, body.reason, cause_of(caller, request)
+    )
+    return _changed(services, changed)
+
+
+@router.post("/{order_id}/rating", response_model=OrderPublic)
+def rate_order(order_id: UUID, body: RatingIn, caller: Customer, request: Request) -> Any:
+    """Once, after delivery (else 409)."""
+    services = services_of(request)
+    _order_command(services, caller, order_id, (Role.CUSTOMER,))
+    changed = services.tiffin.ordering.rate_order(
+        order_id,
+        restaurant_stars=body.restaurant_stars,
+        courier_stars=body.courier_stars,
+        comment=body.comment,
+        cause=cause_of(caller, request),
+    )
+    return _changed(services, changed)

@@ -1,0 +1,94 @@
+"""``/v1/payments``: a payment as its order's parties see it, and the gateway's webhook."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from api.access import require_visible
+from api.auth import allow
+from api.problems import unauthorized
+from api.schemas.common import MoneyOut, money_out
+from api.services import services_of
+from application.identity import Identity
+from application.webhooks import InvalidSignature
+from domain.payment import Payment
+from domain.values import Role
+
+router = APIRouter(prefix="/v1/payments", tags=["payments"])
+Reader = Annotated[Identity, allow(Role.CUSTOMER, Role.RESTAURANT, Role.COURIER)]
+
+
+class RefundOut(BaseModel):
+    amount: MoneyOut
+    reason: str
+    status: str  # "pending" until the gateway confirms, then "refunded"
+    at: Any
+
+
+class PaymentPublic(BaseModel):
+    id: UUID
+    order_id: UUID
+    status: str
+    amount: MoneyOut
+    vpa: str
+    upi_uri: str
+    gateway_ref: str | None
+    refunds: list[RefundOut]
+
+
+class WebhookAnswer(BaseModel):
+    outcome: str  # applied, duplicate (no second effect) or ignored (too late to matter)
+
+
+@router.get("/{payment_id}", response_model=PaymentPublic)
+def get_payment(payment_id: UUID, caller: Reader, request: Request) -> Any:
+    services = services_of(request)
+    tiffin = services.tiffin
+    payment = tiffin.payments.load(Payment, payment_id)
+    order = tiffin.ordering.get_order(payment.order_id)
+    require_visible(caller, order, services.restaurant_owner)
+    return payment_document(payment, tiffin.payments.history(payment_id))
+
+
+def payment_document(payment: Payment, history: list[Any]) -> dict[str, Any]:
+    asked = next((e.timestamp for e in history if type(e).__name__ == "RefundRequested"), None)
+    done = next((e.timestamp for e in history if type(e).__name__ == "Refunded"), None)
+    return {
+        "id": payment.id,
+        "order_id": payment.order_id,
+        "status": str(payment.status),
+        "amount": money_out(payment.amount),
+        "vpa": payment.vpa,
+        "upi_uri": payment.upi_uri,
+        "gateway_ref": payment.gateway_ref,
+        "refunds": [
+            {
+                "amount": money_out(refund.amount),
+                "reason": refund.reason,
+                "status": "refunded" if done else "pending",
+                "at": done or asked,
+            }
+            for refund in payment.refunds
+        ],
+    }
+
+
+@router.post("/webhook", response_model=WebhookAnswer)
+async def payment_webhook(
+    request: Request,
+    signature: Annotated[str | None, Header(alias="Tiffin-Signature")] = None,
+) -> Any:
+    """Signed gateway events (no bearer token): a bad signature or a stale one is a 401 and
+    changes nothing; the same event again changes nothing more; a wrong amount is a 422."""
+    services = services_of(request)
+    body = await request.body()
+    try:
+        outcome = await run_in_threadpool(services.tiffin.webhooks.receive, signature, body)
+    except InvalidSignature as error:
+        raise unauthorized(str(error)) from None
+    return {"outcome": str(outcome)}

@@ -1,0 +1,209 @@
+"""``/v1/restaurants``: registering restaurants, opening them, their menus and order queues."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import Caller, allow
+from api.idempotency import create_once
+from api.problems import ApiProblem
+from api.requests import cause_of
+from api.schemas.common import Page
+from api.schemas.restaurants import (
+    MenuItemChange,
+    MenuItemCreate,
+    MenuItemPublic,
+    RestaurantCreate,
+    RestaurantPublic,
+    RestaurantStatus,
+    item_out,
+    restaurant_out,
+)
+from api.services import Services, services_of
+from application.identity import Identity
+from domain.values import Location, Role
+from projections.restaurant_queue import open_orders
+
+router = APIRouter(prefix="/v1/restaurants", tags=["restaurants"])
+Owner = Annotated[Identity, allow(Role.RESTAURANT)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+MinPosition = Annotated[
+    int | None,
+    Query(ge=0, description="wait until the view has this position of the Restaurants log"),
+]
+
+
+def _require_owner(services: Services, caller: Identity, restaurant_id: UUID) -> None:
+    """Only the restaurant's owner (or an admin) may change it; to others it is not found."""
+    if caller.role is Role.ADMIN:
+        services.tiffin.restaurants.get_restaurant(restaurant_id)  # 404 if there is none
+        return
+    if services.restaurant_owner(restaurant_id) != caller.subject:
+        raise ApiProblem(404, f"no restaurant with id {restaurant_id} of yours")
+
+
+@router.post("", status_code=201, response_model=RestaurantPublic)
+def register_restaurant(
+    body: RestaurantCreate, caller: Owner, request: Request, key: IdempotencyKey = None
+) -> Any:
+    services = services_of(request)
+
+    def create() -> tuple[int, dict[str, Any]]:
+        changed = services.tiffin.restaurants.register_restaurant(
+            owner_id=caller.subject,
+            name=body.name,
+            cuisine=body.cuisine,
+            address=body.address,
+            location=body.location.value(),
+            opening_hours=body.opening_hours,
+            cause=cause_of(caller, request),
+        )
+        restaurant = changed.value
+        return 201, {
+            **restaurant_out(restaurant, restaurant.menu.values()),
+            "position": changed.position,
+        }
+
+    who = (caller.subject, "POST /v1/restaurants", key)
+    return create_once(services.idempotency, who, body.model_dump(mode="json"), create)
+
+
+@router.get("", response_model=Page[RestaurantPublic])
+async def list_restaurants(
+    request: Request,
+    caller: Caller,
+    cuisine: Annotated[str | None, Query(max_length=80)] = None,
+    online: bool | None = None,
+    near: Annotated[
+        str | None, Query(pattern=r"^-?\d+(\.\d+)?,-?\d+(\.\d+)?$", examples=["12.97,77.59"])
+    ] = None,
+    radius_km: Annotated[float | None, Query(gt=0, le=20_000)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,9}$")] = None,
+    min_position: MinPosition = None,
+) -> Any:
+    services = services_of(request)
+    await services.views.wait("catalogue", services.tiffin.restaurants, min_position)
+    point = _point(near)
+    found = await run_in_threadpool(
+        services.catalogue.restaurants, online, cuisine, point, radius_km
+    )
+    start = int(cursor or 0)
+    page = found[start : start + limit]
+    more = start + limit < len(found)
+    return {
+        "items": [restaurant_out(r, r.menu) for r in page],
+        "next_cursor": str(start + limit) if more else None,
+    }
+
+
+def _point(near: str | None) -> Location | None:
+    if near is None:
+        return None
+    lat, lng = (float(part) for part in near.split(","))
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        raise ApiProblem(422, "near must be lat,lng within -90..90 and -180..180")
+    return Location(lat, lng)
+
+
+@router.get("/{restaurant_id}", response_model=RestaurantPublic)
+async def get_restaurant(
+    restaurant_id: UUID, request: Request, caller: Caller, min_position: MinPosition = None
+) -> Any:
+    services = services_of(request)
+    await services.views.wait("catalogue", services.tiffin.restaurants, min_position)
+    found = await run_in_threadpool(services.catalogue.restaurant, restaurant_id)
+    if found is None:
+        raise ApiProblem(404, f"no restaurant with id {restaurant_id}")
+    return restaurant_out(found, found.menu)
+
+
+@router.put("/{restaurant_id}/status", response_model=RestaurantPublic)
+def set_status(restaurant_id: UUID, body: RestaurantStatus, caller: Owner, request: Request) -> Any:
+    services = services_of(request)
+    _require_owner(services, caller, restaurant_id)
+    changed = services.tiffin.restaurants.set_online(
+        restaurant_id, body.online, cause_of(caller, request)
+    )
+    restaurant = changed.value
+    return {**restaurant_out(restaurant, restaurant.menu.values()), "position": changed.position}
+
+
+@router.post("/{restaurant_id}/menu/items", status_code=201, response_model=MenuItemPublic)
+def add_menu_item(
+    restaurant_id: UUID,
+    body: MenuItemCreate,
+    caller: Owner,
+    request: Request,
+    key: IdempotencyKey = None,
+) -> Any:
+    services = services_of(request)
+    _require_owner(services, caller, restaurant_id)
+
+    def create() -> tuple[int, dict[str, Any]]:
+        changed = services.tiffin.restaurants.add_menu_item(
+            restaurant_id,
+            name=body.name,
+            price=body.price.value(),
+            description=body.description,
+            category=body.category,
+            available=body.available,
+            cause=cause_of(caller, request),
+        )
+        return 201, {**item_out(changed.value), "position": changed.position}
+
+    who = (caller.subject, f"POST /v1/restaurants/{restaurant_id}/menu/items", key)
+    return create_once(services.idempotency, who, body.model_dump(mode="json"), create)
+
+
+@router.patch("/{restaurant_id}/menu/items/{item_id}", response_model=MenuItemPublic)
+def change_menu_item(
+    restaurant_id: UUID, item_id: UUID, body: MenuItemChange, caller: Owner, request: Request
+) -> Any:
+    services = services_of(request)
+    _require_owner(services, caller, restaurant_id)
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    if "price" in changes:
+        changes["price"] = body.price.value() if body.price else None
+    changed = services.tiffin.restaurants.change_menu_item(
+        restaurant_id, item_id, cause=cause_of(caller, request), **changes
+    )
+    return {**item_out(changed.value), "position": changed.position}
+
+
+@router.delete("/{restaurant_id}/menu/items/{item_id}", status_code=204)
+def remove_menu_item(
+    restaurant_id: UUID, item_id: UUID, caller: Owner, request: Request
+) -> Response:
+    services = services_of(request)
+    _require_owner(services, caller, restaurant_id)
+    services.tiffin.restaurants.remove_menu_item(restaurant_id, item_id, cause_of(caller, request))
+    return Response(status_code=204)
+
+
+@router.get("/{restaurant_id}/orders")
+async def restaurant_orders(
+    restaurant_id: UUID,
+    caller: Owner,
+    request: Request,
+    status: Annotated[str | None, Query(max_length=40)] = None,
+    min_position: Annotated[
+        int | None, Query(ge=0, description="a position of the Ordering log")
+    ] = None,
+) -> Any:
+    """The restaurant's open orders, oldest paid first (the restaurant queue hot view)."""
+    services = services_of(request)
+    await run_in_threadpool(_require_owner, services, caller, restaurant_id)
+    await services.views.wait("restaurant_queue", services.tiffin.ordering, min_position)
+    prefix = services.settings.redis_prefix
+    queue = await run_in_threadpool(open_orders, services.tiffin.hot_views, prefix, restaurant_id)
+    items = [
+        {"order_id": order_id, "status": state, "since": since}
+        for order_id, state, since in queue
+        if status is None or state == status
+    ]
+    return {"items": items, "next_cursor": None}

@@ -1,0 +1,73 @@
+"""Shapes shared by the API's requests and responses (API.md: Conventions)."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from domain.values import Location, Money
+
+T = TypeVar("T")
+AMOUNT_PATTERN = r"^\d{1,9}(\.\d{1,2})?$"
+
+
+class Strict(BaseModel):
+    """A request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LocationIn(Strict):
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lng: float = Field(ge=-180, le=180, allow_inf_nan=False)
+
+    def value(self) -> Location:
+        return Location(self.lat, self.lng)
+
+
+class MoneyIn(Strict):
+    amount: str = Field(pattern=AMOUNT_PATTERN, examples=["450.00"])
+    currency: str = Field(default="INR", pattern=r"^[A-Z]{3}$")
+
+    def value(self) -> Money:
+        return Money.parse(self.amount, self.currency)
+
+
+def _money_from_string(value: Any) -> Any:
+    """A bare decimal string ("120.00") is taken as rupees."""
+    if isinstance(value, str):
+        try:
+            Decimal(value)
+        except InvalidOperation:
+            return value
+        return {"amount": value, "currency": "INR"}
+    return value
+
+
+PriceIn = Annotated[MoneyIn, BeforeValidator(_money_from_string)]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class MoneyOut(BaseModel):
+    amount: str = Field(examples=["450.00"])
+    currency: str = Field(examples=["INR"])
+
+
+class LocationOut(BaseModel):
+    lat: float
+    lng: float
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def money_out(money: Money) -> dict[str, str]:
+    return {"amount": str(money.amount), "currency": money.currency}
+
+
+def location_out(location: Location) -> dict[str, float]:
+    return {"lat": location.lat, "lng": location.lng}

@@ -1,0 +1,43 @@
+"""Read-your-writes for queries: ``?min_position=N`` waits until the view has taken in
+position N of its log (up to the configured wait, else 503 with Retry-After).
+
+Positions are notification ids of one context's log: a restaurant's or menu's position is of
+the Restaurants log, an order's of Ordering, a courier's or delivery's of Deliveries, a
+payment's of Payments. Each query names the view it reads and the log its positions belong to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.application import Application
+from starlette.concurrency import run_in_threadpool
+
+from api.problems import unavailable
+from application.bootstrap import Tiffin
+from application.workers import projector
+from projections.projector import Projector
+from projections.views import SqlDatabase
+
+
+class ViewReads:
+    def __init__(self, tiffin: Tiffin, views: SqlDatabase, wait_seconds: float) -> None:
+        self.tiffin = tiffin
+        self.views = views
+        self.wait_seconds = wait_seconds
+        self._projectors: dict[str, Projector] = {}
+
+    def projector(self, view: str) -> Projector:
+        found = self._projectors.get(view)
+        if found is None:
+            found = self._projectors[view] = projector(self.tiffin, self.views, view)
+        return found
+
+    async def wait(self, view: str, log: Application[Any], min_position: int | None) -> None:
+        """Returns once ``view`` includes ``min_position`` of ``log`` (at once when None)."""
+        if min_position is None or min_position <= 0:
+            return
+        reader = self.projector(view)
+        reached = await run_in_threadpool(reader.wait_until, log, min_position, self.wait_seconds)
+        if not reached:
+            raise unavailable(f"the {view} view has not reached position {min_position} yet")
