@@ -55,6 +55,11 @@ ALGORITHM = "RS256"
 ISSUER_PREFIX = "https://securetoken.google.com/"
 CLOCK_SKEW_SECONDS = 60
 MIN_REFRESH_SECONDS = 60.0
+# A failed refresh keeps the certificates held, for at most this long past their max-age: long
+# enough to ride out an outage of the endpoint, short enough that a key Google has withdrawn
+# stops being accepted; after that, tokens cannot be checked (503), rather than trusted on keys
+# no longer known to be current.
+MAX_STALE_SECONDS = 6 * 3600
 FETCH_TIMEOUT_SECONDS = 10.0
 MAX_TOKEN_LENGTH = 8192
 
@@ -82,8 +87,10 @@ class CertificateCache:
         fetch: transport.Request,
         clock: Callable[[], float],
         min_refresh: float = MIN_REFRESH_SECONDS,
+        max_stale: float = MAX_STALE_SECONDS,
     ) -> None:
         self.url = url
+        self._max_stale = max_stale
         self._fetch = fetch
         self._clock = clock
         self._min_refresh = min_refresh
@@ -97,7 +104,8 @@ class CertificateCache:
         # Fresh and holding the key (the usual case): no lock, so that a slow fetch holds up only
         # the verifications that need its answer.
         current = self._current
-        if current and key_id in current.key_ids and self._clock() < current.expires_at:
+        now = self._clock()
+        if current and key_id in current.key_ids and now < current.expires_at:
             return current
         with self._lock:
             now = self._clock()
@@ -106,7 +114,7 @@ class CertificateCache:
             if wanted and self._may_fetch(now):
                 self._refresh(now)
             current = self._current
-        if current is None:
+        if current is None or now >= current.expires_at + self._max_stale:
             raise TokenVerifierUnavailable("the token signing keys are unavailable; try again")
         if key_id not in current.key_ids:
             raise InvalidToken("token signed with an unknown key")
@@ -202,6 +210,7 @@ class FirebaseTokens:
         clock: Callable[[], float] = time.time,
         fetch: transport.Request | None = None,
         min_refresh: float = MIN_REFRESH_SECONDS,
+        max_stale: float = MAX_STALE_SECONDS,
     ) -> None:
         if not project_id:
             raise ValueError("a Firebase project id is needed")
@@ -211,7 +220,7 @@ class FirebaseTokens:
             fetch = Request()
         self.project_id = project_id
         self.issuer = ISSUER_PREFIX + project_id
-        self.certificates = CertificateCache(certs_url, fetch, clock, min_refresh)
+        self.certificates = CertificateCache(certs_url, fetch, clock, min_refresh, max_stale)
         self._clock = clock
 
     def verify(self, token: str) -> Identity:

@@ -26,6 +26,8 @@ from api.middleware import ApiMiddleware
 from api.problems import add_problem_handlers
 from api.rate_limiting import RouteLimits
 from api.routes import (
+    analytics,
+    audit,
     couriers,
     deliveries,
     health,
@@ -82,7 +84,8 @@ def create_app(
     app.add_middleware(
         ApiMiddleware, max_body_bytes=settings.max_body_bytes, metrics=HttpMetrics(registry)
     )
-    for module in (health, restaurants, orders, order_live, payments, couriers, deliveries):
+    routers = (health, restaurants, orders, order_live, payments, couriers, deliveries, audit)
+    for module in (*routers, analytics):
         app.include_router(module.router)
     return app
 

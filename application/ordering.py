@@ -151,15 +151,22 @@ class Ordering(TiffinProcess):
         """The order and when it reached each milestone (``placed_at``, ``paid_at``, ...), from
         one read of its events."""
         order: Any = None
-        milestones: dict[str, datetime] = {}
-        for event in self.history(order_id):
+        events = self.history(order_id)
+        for event in events:
             order = event.mutate(order)
+        if not isinstance(order, Order):
+            raise NotFound("order", order_id)
+        return order, self.milestones_of(events)
+
+    @staticmethod
+    def milestones_of(events: Sequence[Any]) -> dict[str, datetime]:
+        """When the order reached each milestone, from its events."""
+        milestones: dict[str, datetime] = {}
+        for event in events:
             name = MILESTONES.get(type(event).__name__)
             if name is not None:
                 milestones[name] = event.timestamp
-        if not isinstance(order, Order):
-            raise NotFound("order", order_id)
-        return order, milestones
+        return milestones
 
     def confirm_payment(self, order_id: UUID, cause: Cause) -> Changed[Order]:
         return self.change(Order, order_id, lambda o: o.confirm_payment(cause))

@@ -6,13 +6,19 @@ around real time."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import jwt
 import pytest
 
-from adapters.firebase_tokens import CLOCK_SKEW_SECONDS, MIN_REFRESH_SECONDS, FirebaseTokens
+from adapters.firebase_tokens import (
+    CLOCK_SKEW_SECONDS,
+    MAX_STALE_SECONDS,
+    MIN_REFRESH_SECONDS,
+    FirebaseTokens,
+)
 from adapters.platform_tokens import PlatformTokens
 from application.identity import Identity, InvalidToken, TokenVerifierUnavailable
 from domain.values import Role
@@ -274,6 +280,30 @@ def test_a_failed_refresh_keeps_the_certificates_held(
 
     assert firebase.verify(certs.mint(certs.claims(clock()))).subject
     assert certs.fetches == 2
+
+
+def test_certificates_held_past_their_max_age_serve_for_a_bounded_time_only(
+    certs: FakeFirebaseCerts, clock: ManualClock
+) -> None:
+    assert MAX_STALE_SECONDS == 6 * 3600  # the default; a shorter bound keeps the clock near now
+    certs.max_age = 60
+    firebase = FirebaseTokens(certs.project_id, certs.url, clock, max_stale=120)
+
+    def token() -> str:  # times from the real clock, which google-auth checks them against
+        return certs.mint(certs.claims(time.time()))
+
+    firebase.verify(token())
+    certs.fail_with = 500
+
+    clock.advance(60 + 119)
+    assert firebase.verify(token()).subject
+    clock.advance(1)
+    with pytest.raises(TokenVerifierUnavailable):
+        firebase.verify(token())
+
+    certs.fail_with = None
+    clock.advance(MIN_REFRESH_SECONDS)
+    assert firebase.verify(token()).subject
 
 
 # --- Platform tokens -------------------------------------------------------------------------
