@@ -12,7 +12,7 @@ from api.access import require_role_of, require_visible
 from api.auth import allow
 from api.cursors import decode_cursor, encode_cursor
 from api.idempotency import checked_key
-from api.order_documents import load_order_document, order_document, payment_of
+from api.order_documents import load_order_document, order_document
 from api.problems import ApiProblem
 from api.requests import cause_of
 from api.schemas.common import Page, money_out
@@ -84,7 +84,8 @@ def _placed_document(services: Services, changed: Changed[Order]) -> dict[str, A
     if changed.position is None:  # a retry with the same key: the order as it is now
         return load_order_document(services.tiffin, order.id)[1]
     milestones = {"placed_at": order.created_on}
-    payment = payment_of(services.tiffin, order)
+    payment_id, upi_uri = services.tiffin.payments.intent_for(order.id, order.total)
+    payment = (payment_id, "pending", upi_uri)  # the saga requests it once the order is saved
     return {**order_document(order, milestones, payment, None), "position": changed.position}
 
 
