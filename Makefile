@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/tiffin demo
+	$(BIN)/tiffin serve
 
 test: $(STAMP) lint typecheck pytest
 

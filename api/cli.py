@@ -6,7 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from api.call_command import add_commands as add_call_commands
 from api.projection_commands import add_commands as add_projection_commands
+from api.serve_commands import add_commands as add_serve_commands
 from api.token_commands import add_commands as add_token_commands
 from api.worker_commands import add_commands
 from application.bootstrap import bootstrap
@@ -51,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(commands)
     add_projection_commands(commands)
     add_token_commands(commands)
+    add_serve_commands(commands)
+    add_call_commands(commands)
     commands.add_parser(
         "bench",
         help="benchmark the write path and replay against PostgreSQL (see `tiffin bench --help`)",

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "TIFFIN_"
 CIPHER_KEY_SIZES = (16, 24, 32)
+CLIENT_VARIABLES = frozenset({"TIFFIN_TOKEN"})  # read by `tiffin call`, not a platform setting
 
 
 class ConfigurationError(Exception):
@@ -125,7 +126,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     values = {
         name[len(ENV_PREFIX) :].lower(): value
         for name, value in environ.items()
-        if name.startswith(ENV_PREFIX) and value != ""
+        if name.startswith(ENV_PREFIX) and value != "" and name not in CLIENT_VARIABLES
     }
     try:
         return Settings.model_validate(values)
