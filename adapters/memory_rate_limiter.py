@@ -1,18 +1,28 @@
-"""The embedded default's rate limiter: GCRA over a map in the process, behind one lock."""
+"""The embedded default's rate limiter: exact sliding windows in the process, behind one lock."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from application.rate_limits import MICROSECONDS, Decision, Rate, gcra
+from application.rate_limits import MICROSECONDS, Decision, Rate, admit
 
 DEFAULT_MAX_KEYS = 100_000
 
 
+@dataclass(slots=True)
+class _Window:
+    allowed_us: deque[int] = field(default_factory=deque)
+    idle_at_us: int = 0
+    """When the newest allowed request leaves the window (the key holds nothing from then)."""
+
+
 class InProcessRateLimiter:
-    """Keeps each key's theoretical arrival time; keys idle again are dropped as the map grows.
+    """Keeps the times of each key's allowed requests in its window (at most `count` of them);
+    keys idle again are dropped as the map grows.
 
     `clock` gives seconds (monotonic by default; tests pass a manual one). The map is swept
     for idle keys whenever it outgrows its bound, and the bound then doubles if most keys are
@@ -27,25 +37,30 @@ class InProcessRateLimiter:
         self._clock = clock
         self._max_keys = max_keys
         self._sweep_above = max_keys
-        self._tats_us: dict[str, int] = {}
+        self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()
 
     def hit(self, key: str, rate: Rate) -> Decision:
         """Counts one request of `key` if `rate` allows it; a refused request is not counted."""
         with self._lock:
             now_us = round(self._clock() * MICROSECONDS)
-            decision, new_tat_us = gcra(self._tats_us.get(key), now_us, rate)
-            if new_tat_us is not None:
-                self._tats_us[key] = new_tat_us
-                if len(self._tats_us) > self._sweep_above:
+            window = self._windows.get(key)
+            if window is None:
+                window = self._windows[key] = _Window()
+            decision = admit(window.allowed_us, now_us, rate)
+            if decision.allowed:
+                window.idle_at_us = now_us + rate.period_us
+                if len(self._windows) > self._sweep_above:
                     self._drop_idle_keys(now_us)
             return decision
 
     def tracked_keys(self) -> int:
         """How many keys are held (for tests and metrics)."""
         with self._lock:
-            return len(self._tats_us)
+            return len(self._windows)
 
     def _drop_idle_keys(self, now_us: int) -> None:
-        self._tats_us = {key: tat for key, tat in self._tats_us.items() if tat > now_us}
-        self._sweep_above = max(self._max_keys, 2 * len(self._tats_us))
+        self._windows = {
+            key: window for key, window in self._windows.items() if window.idle_at_us > now_us
+        }
+        self._sweep_above = max(self._max_keys, 2 * len(self._windows))

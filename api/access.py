@@ -36,11 +36,13 @@ def require_visible(
     order: Order,
     restaurant_owner: Callable[[UUID], str],
     readers: frozenset[Role] = frozenset({Role.ADMIN}),
+    hidden: str | None = None,
 ) -> None:
-    """404 unless the caller is a party to the order or in one of the ``readers`` roles."""
+    """404 unless the caller is a party to the order or in one of the ``readers`` roles; the
+    answer (``hidden``, by default the order's) is word for word the one for no such thing."""
     if caller.role in readers or is_party(caller, order, restaurant_owner):
         return
-    raise ApiProblem(404, f"no order with id {order.id}")
+    raise ApiProblem(404, hidden or f"no order with id {order.id}")
 
 
 def require_role_of(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
+from uuid import UUID
 
 from api.problems import ApiProblem
 
@@ -23,6 +25,15 @@ def decode_cursor(cursor: str | None) -> tuple[str, str] | None:
         first, second = json.loads(raw)
     except (binascii.Error, ValueError, TypeError):
         raise ApiProblem(422, "cursor is not one this API gave out") from None
-    if not isinstance(first, str) or not isinstance(second, str):
+    if not isinstance(first, str) or not isinstance(second, str) or not _keyset(first, second):
         raise ApiProblem(422, "cursor is not one this API gave out")
     return first, second
+
+
+def _keyset(placed_at: str, order_id: str) -> bool:
+    try:
+        datetime.fromisoformat(placed_at)
+        UUID(order_id)
+    except ValueError:
+        return False
+    return True

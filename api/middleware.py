@@ -58,11 +58,16 @@ class ApiMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra]
+                if status == 413 and scope.get("http_version", "1.1").startswith("1"):
+                    # The unread rest of the body is still on the wire: this connection is done.
+                    message["headers"].append((b"connection", b"close"))
             await send(message)
 
         try:
             if self._declared_length(scope) > self.max_body_bytes:
                 raise BodyTooLarge(self.max_body_bytes)
+            if "\x00" in scope["path"] or b"%00" in scope["query_string"].lower():
+                raise ApiProblem(400, "the URL must not contain NUL (%00) characters")
             await self.app(scope, self._limited(receive), send_with_headers)
         except Exception as error:
             if status:  # the response had begun: nothing better can be sent now

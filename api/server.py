@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import cast
 
 import uvloop
-from aioquic.h3.connection import FrameUnexpected
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
-from hypercorn.protocol.events import Event as StreamEvent
-from hypercorn.protocol.h3 import H3Protocol
 from hypercorn.typing import ASGIFramework
 from starlette.types import ASGIApp
+
+from api.hypercorn_guards import survive_clients_misbehaving
 
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Fails QUIC header parsing (the fixed bit is zero), so Hypercorn drops it unanswered.
@@ -43,6 +42,9 @@ def hypercorn_config(
     config.alpn_protocols = ["h2", "http/1.1"]
     config.accesslog = None
     config.graceful_timeout = graceful_seconds
+    # Hypercorn's default (1,000) sends GOAWAY mid-burst to a busy HTTP/2 client.
+    config.keep_alive_max_requests = 1_000_000
+    survive_clients_misbehaving()  # Hypercorn itself, patched once for whoever serves this config
     return config
 
 
@@ -53,7 +55,7 @@ def run_server(app: ASGIApp, config: Config, *, on_ready: Callable[[], None] | N
     ``config.graceful_timeout`` seconds to finish, then the app's lifespan shutdown runs.
     ``on_ready`` is called once, when every TCP and UDP socket is bound and served.
     """
-    _survive_http3_clients_cancelling_requests()
+    survive_clients_misbehaving()
     uvloop.run(_serve_until_signalled(app, config, on_ready))
 
 
@@ -116,23 +118,3 @@ def _udp_socket(host: str) -> socket.socket:
     sender = socket.socket(family, socket.SOCK_DGRAM)
     sender.setblocking(False)
     return sender
-
-
-def _survive_http3_clients_cancelling_requests() -> None:
-    """Drops what the app sends on an HTTP/3 stream that the client has stopped.
-
-    Hypercorn 0.18 lets aioquic's refusal to send on such a stream escape from the task group
-    that every QUIC connection shares, which ends HTTP/3 for all clients until a restart: any
-    client sending STOP_SENDING before the response starts (as a cancelled fetch does) can do it.
-    """
-    original = H3Protocol.stream_send
-    if getattr(original, "drops_sends_on_stopped_streams", False):
-        return
-
-    async def stream_send(protocol: H3Protocol, event: StreamEvent) -> None:
-        # The client no longer reads this stream, so the rest of the response is moot.
-        with contextlib.suppress(ValueError, FrameUnexpected):
-            await original(protocol, event)
-
-    stream_send.drops_sends_on_stopped_streams = True  # type: ignore[attr-defined]
-    H3Protocol.stream_send = stream_send  # type: ignore[method-assign, assignment]

@@ -1,18 +1,20 @@
-"""Rate limits per user and route: the limiter port, and the GCRA arithmetic every adapter shares.
+"""Rate limits per user and route: the limiter port, and the sliding-window arithmetic.
 
-The generic cell rate algorithm keeps one number per key, the theoretical arrival time (TAT):
-when the key's next request would be due if requests came exactly one emission interval
-(period / count) apart. A request is allowed when, counting it, the TAT is at most one burst
-window (count intervals) ahead of now. From idle, exactly `count` requests pass at once, then
-one more per interval; a refused request changes nothing.
+An exact sliding window: a request of a key is allowed if and only if fewer than `count`
+requests of that key were allowed in the last `period_seconds`; a refused request is not
+counted. An allowed request counts from its moment `t` until `t + period` (the window ending
+at `now` is `(now - period, now]`), so there is no burst beyond the limit at a window edge and
+no refill in the middle of one: 1,000 requests against 100 per minute let exactly 100 through
+whenever they come within a minute.
 
-Time is in whole microseconds (the resolution of Redis TIME) so the in-process limiter and the
-Redis Lua script, which mirrors `gcra` line for line, compute exactly the same decisions.
+Time is in whole microseconds (the resolution of Redis TIME), so the in-process limiter and the
+Redis Lua script, which mirrors `admit` step for step, compute exactly the same decisions.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,7 +23,7 @@ MICROSECONDS = 1_000_000
 
 @dataclass(frozen=True)
 class Rate:
-    """At most `count` requests per `period_seconds`, all of them allowed at once from idle."""
+    """At most `count` requests in any `period_seconds`."""
 
     count: int
     period_seconds: float
@@ -33,9 +35,9 @@ class Rate:
             raise ValueError(f"a rate's period must be positive seconds: {self.period_seconds!r}")
 
     @property
-    def interval_us(self) -> int:
-        """Microseconds between requests once the burst is spent (at least 1)."""
-        return max(1, round(self.period_seconds * MICROSECONDS / self.count))
+    def period_us(self) -> int:
+        """The window's length in whole microseconds (at least 1)."""
+        return max(1, round(self.period_seconds * MICROSECONDS))
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,10 @@ class Decision:
 
     allowed: bool
     retry_after_seconds: float
-    """Until the next request of this key would be allowed: 0 when allowed, > 0 when refused."""
+    """Until the next request of this key would be allowed: 0 when allowed, > 0 when refused
+    (when the counted request that holds the last place in the window leaves it)."""
     remaining: int
-    """How many more requests of this key would be allowed right now."""
+    """How many more requests of this key the window has room for right now."""
 
 
 class RateLimiter(Protocol):
@@ -57,16 +60,18 @@ class RateLimiter(Protocol):
         ...
 
 
-def gcra(tat_us: int | None, now_us: int, rate: Rate) -> tuple[Decision, int | None]:
-    """Decides one request of a key whose stored TAT is `tat_us` (None: never seen or expired).
-
-    Returns the decision and the TAT to store, or None when refused (nothing to store).
-    """
-    interval = rate.interval_us
-    window = interval * rate.count
-    new_tat = max(tat_us, now_us) + interval if tat_us is not None else now_us + interval
-    wait_us = new_tat - window - now_us
-    if wait_us > 0:
-        return Decision(False, wait_us / MICROSECONDS, 0), None
-    remaining = (window - (new_tat - now_us)) // interval
-    return Decision(True, 0.0, remaining), new_tat
+def admit(allowed_us: deque[int], now_us: int, rate: Rate) -> Decision:
+    """Decides one request of a key whose allowed requests happened at `allowed_us` (oldest
+    first), and updates them: the ones out of the window are dropped, and `now_us` is appended
+    when the request is allowed."""
+    period = rate.period_us
+    while allowed_us and allowed_us[0] <= now_us - period:
+        allowed_us.popleft()
+    counted = len(allowed_us)
+    if counted < rate.count:
+        allowed_us.append(now_us)
+        return Decision(True, 0.0, rate.count - counted - 1)
+    # Room for one more once all but count - 1 of them have left (the oldest, unless the
+    # key's rate was lowered while it held more).
+    frees_at = allowed_us[counted - rate.count] + period
+    return Decision(False, (frees_at - now_us) / MICROSECONDS, 0)

@@ -214,14 +214,15 @@ class Projector:
 
     def has_reached(self, leader: Application[Any], position: int) -> bool:
         """Whether the view includes everything of the leader's log up to ``position`` (events
-        of other topics count as included: the view has nothing to take from them)."""
+        of other topics count as included: the view has nothing to take from them). A position
+        the log has not reached yet is not included: events may still be written up to it."""
         applied = self.position(leader.name)
         if applied >= position:
             return True
         pending = leader.recorder.select_notifications(
             start=applied, stop=position, limit=1, topics=self.topics, inclusive_of_start=False
         )
-        return not pending
+        return not pending and (leader.recorder.max_notification_id() or 0) >= position
 
     def wait_until(
         self, leader: Application[Any], position: int, timeout: float, poll: float = 0.01

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import allow
 from api.problems import ApiProblem
-from api.schemas.common import MoneyOut, money_out
+from api.schemas.common import DeliveriesPosition, MoneyOut, OrderingPosition, money_out
 from api.services import services_of
 from application.identity import Identity
 from domain.values import Money, Role
@@ -24,7 +24,6 @@ router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 Analyst = Annotated[Identity, allow(Role.ANALYST)]
 FROM = "start, inclusive: a date (UTC day) or an RFC 3339 time"
 TO = "end, exclusive: a date (UTC day) or an RFC 3339 time"
-ORDERS_POSITION = "wait until the view has this position of the Ordering log"
 
 
 class OrdersSummaryOut(BaseModel):
@@ -56,16 +55,29 @@ class CourierOut(BaseModel):
     rating: float | None
 
 
+EARLIEST, LATEST = date(1970, 1, 1), date(9000, 1, 1)  # bounds outside are mistakes
+
+
 def _moment(value: str | None, name: str) -> date | datetime | None:
+    """A period bound: a date (a UTC day) or an RFC 3339 time (UTC if it has no offset)."""
     if value is None:
         return None
+    problem = ApiProblem(
+        422, f"{name} must be a date (YYYY-MM-DD) or an RFC 3339 time, from 1970 to 8999"
+    )
     try:
         if len(value) == 10:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
+            if not EARLIEST <= day < LATEST:
+                raise problem
+            return day
         moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ApiProblem(422, f"{name} must be a date (YYYY-MM-DD) or an RFC 3339 time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if not EARLIEST <= moment.astimezone(UTC).date() < LATEST:
+            raise problem
+    except (ValueError, OverflowError):
+        raise problem from None
+    return moment
 
 
 def _day(value: str | None, name: str, *, end: bool = False) -> date | None:
@@ -91,7 +103,7 @@ async def orders_summary(
     start: Annotated[str | None, Query(alias="from", max_length=40, description=FROM)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=40, description=TO)] = None,
     restaurant_id: UUID | None = None,
-    min_position: Annotated[int | None, Query(ge=0, description=ORDERS_POSITION)] = None,
+    min_position: OrderingPosition = None,
 ) -> Any:
     """Orders placed in the period: counts by status, revenue and average value of those
     delivered, cancellation and rejection rates, median minutes from placed to delivered."""
@@ -122,7 +134,7 @@ async def restaurant_daily(
     request: Request,
     start: Annotated[str | None, Query(alias="from", max_length=40, description=FROM)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=40, description=TO)] = None,
-    min_position: Annotated[int | None, Query(ge=0, description=ORDERS_POSITION)] = None,
+    min_position: OrderingPosition = None,
 ) -> Any:
     """Per UTC day of placement: orders, what became of them, revenue, prep minutes, rating."""
     services = services_of(request)
@@ -152,9 +164,7 @@ async def couriers(
     request: Request,
     start: Annotated[str | None, Query(alias="from", max_length=40, description=FROM)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=40, description=TO)] = None,
-    min_position: Annotated[
-        int | None, Query(ge=0, description="a position of the Deliveries log")
-    ] = None,
+    min_position: DeliveriesPosition = None,
 ) -> Any:
     """Per courier: deliveries handed over, median minutes from pickup, mean stars."""
     services = services_of(request)
@@ -182,7 +192,7 @@ async def orders_csv(
     request: Request,
     start: Annotated[str | None, Query(alias="from", max_length=40, description=FROM)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=40, description=TO)] = None,
-    min_position: Annotated[int | None, Query(ge=0, description=ORDERS_POSITION)] = None,
+    min_position: OrderingPosition = None,
 ) -> StreamingResponse:
     """The order summary view of the orders placed in the period, as CSV (streamed)."""
     services = services_of(request)

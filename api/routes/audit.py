@@ -13,6 +13,7 @@ from adapters.event_positions import StoredEventPositions
 from api.auth import allow
 from api.order_documents import order_document
 from api.plain import plain
+from api.problems import ApiProblem
 from api.services import services_of
 from application.audit import order_state_at
 from application.history import order_history
@@ -80,13 +81,16 @@ def state(
     order_id: UUID,
     caller: Auditor,
     request: Request,
-    version: Annotated[int | None, Query(ge=1, description="1 = as placed")] = None,
+    version: Annotated[int | None, Query(ge=1, le=2**31, description="1 = as placed")] = None,
     at: Annotated[datetime | None, Query(description="RFC 3339; UTC if no offset")] = None,
 ) -> Any:
     """The order as it was at a version, or at a moment (give exactly one)."""
     tiffin = services_of(request).tiffin
-    if at is not None and at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
+    if at is not None:
+        try:
+            at = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
+        except OverflowError:
+            raise ApiProblem(422, "at is out of range") from None
     order = order_state_at(tiffin.ordering, order_id, version=version, at=at)
     events = tiffin.ordering.history(order_id)[: order.version]
     milestones = tiffin.ordering.milestones_of(events)

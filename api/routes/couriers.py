@@ -17,7 +17,7 @@ from api.cursors import decode_cursor, encode_cursor
 from api.idempotency import create_once
 from api.requests import cause_of
 from api.routes.orders import summary_out
-from api.schemas.common import Page, Strict
+from api.schemas.common import DeliveriesPosition, Page, Strict
 from api.schemas.orders import OrderSummaryOut
 from api.services import services_of
 from application.identity import Identity
@@ -124,9 +124,7 @@ async def my_deliveries(
     status: Annotated[str | None, Query(max_length=40, description="the order's status")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-    min_position: Annotated[
-        int | None, Query(ge=0, description="a position of the Deliveries log")
-    ] = None,
+    min_position: DeliveriesPosition = None,
 ) -> Any:
     """The orders this courier is or was assigned, newest first (from the order summary)."""
     services = services_of(request)

@@ -92,7 +92,7 @@ def get_delivery(delivery_id: UUID, caller: Reader, request: Request) -> Any:
 def _assigned_courier(services: Services, caller: Identity, delivery_id: UUID) -> None:
     delivery = services.tiffin.deliveries.get_delivery(delivery_id)
     if caller.role is not Role.ADMIN and delivery.courier_id != courier_of(caller):
-        raise ApiProblem(404, f"no delivery with id {delivery_id} assigned to you")
+        raise ApiProblem(404, f"no delivery with id {delivery_id}")  # as if there were none
 
 
 def _answer(services: Services, changed: Changed[Delivery]) -> dict[str, Any]:

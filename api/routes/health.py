@@ -58,7 +58,11 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(body, 503, {"Retry-After": "1"}, media_type=PROBLEM_JSON)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
 async def metrics(request: Request) -> Response:
     """Prometheus text: requests by route, method and status and their latency, the
     projections' lag and positions, and this process's counters."""

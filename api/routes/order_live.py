@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.access import courier_of
 from api.auth import allow
 from api.problems import ApiProblem
+from api.schemas.common import OrderingPosition
 from api.schemas.orders import OrderStatusOut
 from api.services import Services, services_of
 from application.identity import Identity
@@ -67,9 +68,7 @@ async def order_status(
     order_id: UUID,
     caller: Reader,
     request: Request,
-    min_position: Annotated[
-        int | None, Query(ge=0, description="a position of the Ordering log")
-    ] = None,
+    min_position: OrderingPosition = None,
 ) -> Any:
     """The order's status from the order tracking hot view (Redis in server mode): the cheap
     query for apps polling an order."""

@@ -15,7 +15,7 @@ from api.idempotency import checked_key
 from api.order_documents import load_order_document, order_document
 from api.problems import ApiProblem
 from api.requests import cause_of
-from api.schemas.common import Page, money_out
+from api.schemas.common import MAX_POSITION, OrderingPosition, Page, money_out
 from api.schemas.orders import (
     AcceptIn,
     OrderCreate,
@@ -40,7 +40,6 @@ Restaurant = Annotated[Identity, allow(Role.RESTAURANT)]
 Canceller = Annotated[Identity, allow(Role.CUSTOMER, Role.RESTAURANT)]
 Reader = Annotated[Identity, allow(Role.CUSTOMER, Role.RESTAURANT, Role.COURIER, Role.ANALYST)]
 OrderLister = Annotated[Identity, allow(Role.CUSTOMER)]
-POSITION_DOC = "wait until the order summary has this position of the Ordering log"
 
 
 @router.post("", status_code=201, response_model=OrderPublic)
@@ -104,7 +103,7 @@ async def list_orders(
     status: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-    min_position: Annotated[int | None, Query(ge=0, description=POSITION_DOC)] = None,
+    min_position: OrderingPosition = None,
 ) -> Any:
     """A customer's own orders (an admin's: everyone's), newest first."""
     services = services_of(request)
@@ -146,6 +145,7 @@ def get_order(
         int | None,
         Query(
             ge=0,
+            le=MAX_POSITION,
             description="accepted; the order is read from the event store, so it is always current",
         ),
     ] = None,

@@ -51,7 +51,9 @@ def get_payment(payment_id: UUID, caller: Reader, request: Request) -> Any:
     tiffin = services.tiffin
     payment = tiffin.payments.load(Payment, payment_id)
     order = tiffin.ordering.get_order(payment.order_id)
-    require_visible(caller, order, services.restaurant_owner)
+    require_visible(
+        caller, order, services.restaurant_owner, hidden=f"no payment with id {payment_id}"
+    )
     return payment_document(payment, tiffin.payments.history(payment_id))
 
 

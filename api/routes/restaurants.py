@@ -12,7 +12,7 @@ from api.auth import Caller, allow
 from api.idempotency import create_once
 from api.problems import ApiProblem
 from api.requests import cause_of
-from api.schemas.common import Page
+from api.schemas.common import OrderingPosition, Page, RestaurantsPosition
 from api.schemas.restaurants import (
     MenuItemChange,
     MenuItemCreate,
@@ -31,10 +31,6 @@ from projections.restaurant_queue import open_orders
 router = APIRouter(prefix="/v1/restaurants", tags=["restaurants"])
 Owner = Annotated[Identity, allow(Role.RESTAURANT)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
-MinPosition = Annotated[
-    int | None,
-    Query(ge=0, description="wait until the view has this position of the Restaurants log"),
-]
 
 
 def _require_owner(services: Services, caller: Identity, restaurant_id: UUID) -> None:
@@ -43,7 +39,7 @@ def _require_owner(services: Services, caller: Identity, restaurant_id: UUID) ->
         services.tiffin.restaurants.get_restaurant(restaurant_id)  # 404 if there is none
         return
     if services.restaurant_owner(restaurant_id) != caller.subject:
-        raise ApiProblem(404, f"no restaurant with id {restaurant_id} of yours")
+        raise ApiProblem(404, f"no restaurant with id {restaurant_id}")  # as if there were none
 
 
 @router.post("", status_code=201, response_model=RestaurantPublic)
@@ -84,7 +80,7 @@ async def list_restaurants(
     radius_km: Annotated[float | None, Query(gt=0, le=20_000)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,9}$")] = None,
-    min_position: MinPosition = None,
+    min_position: RestaurantsPosition = None,
 ) -> Any:
     services = services_of(request)
     await services.views.wait("catalogue", services.tiffin.restaurants, min_position)
@@ -112,7 +108,7 @@ def _point(near: str | None) -> Location | None:
 
 @router.get("/{restaurant_id}", response_model=RestaurantPublic)
 async def get_restaurant(
-    restaurant_id: UUID, request: Request, caller: Caller, min_position: MinPosition = None
+    restaurant_id: UUID, request: Request, caller: Caller, min_position: RestaurantsPosition = None
 ) -> Any:
     services = services_of(request)
     await services.views.wait("catalogue", services.tiffin.restaurants, min_position)
@@ -191,9 +187,7 @@ async def restaurant_orders(
     caller: Owner,
     request: Request,
     status: Annotated[str | None, Query(max_length=40)] = None,
-    min_position: Annotated[
-        int | None, Query(ge=0, description="a position of the Ordering log")
-    ] = None,
+    min_position: OrderingPosition = None,
 ) -> Any:
     """The restaurant's open orders, oldest paid first (the restaurant queue hot view)."""
     services = services_of(request)

@@ -5,18 +5,38 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from fastapi import Query
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from domain.values import Location, Money
 
 T = TypeVar("T")
+MAX_POSITION = 2**63 - 1  # notification ids are BIGINTs
 AMOUNT_PATTERN = r"^\d{1,9}(\.\d{1,2})?$"
 
 
 class Strict(BaseModel):
-    """A request body: unknown fields are refused."""
+    """A request body: unknown fields are refused, and so is text holding a NUL character
+    (no database keeps it, so it could never be read back)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _holds_nul(data):
+            raise ValueError("text must not contain NUL (U+0000) characters")
+        return data
+
+
+def _holds_nul(data: Any) -> bool:
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(_holds_nul(item) for item in data)
+    return False
 
 
 class LocationIn(Strict):
@@ -71,3 +91,16 @@ def money_out(money: Money) -> dict[str, str]:
 
 def location_out(location: Location) -> dict[str, float]:
     return {"lat": location.lat, "lng": location.lng}
+
+
+def _position_of(log: str) -> Any:
+    return Query(
+        ge=0,
+        le=MAX_POSITION,
+        description=f"wait until this query's view has taken in this position of the {log} log",
+    )
+
+
+RestaurantsPosition = Annotated[int | None, _position_of("Restaurants")]
+OrderingPosition = Annotated[int | None, _position_of("Ordering")]
+DeliveriesPosition = Annotated[int | None, _position_of("Deliveries")]

@@ -16,6 +16,8 @@ from adapters.redis_rate_limiter import RedisRateLimiter
 from application.rate_limits import Decision, Rate, RateLimiter
 from tests.redis_server import REDIS_URL, scratch_prefix
 
+CLOCKS_APART = 0.005  # Redis TIME against this process's monotonic clock, over a second or two
+
 
 @pytest.fixture
 def redis_client(request: pytest.FixtureRequest) -> Iterator[Redis]:
@@ -46,10 +48,16 @@ def a_key() -> str:
     return f"user-{uuid4().hex[:8]}:route"
 
 
-def test_concurrent_hits_let_through_exactly_one_burst(limiter: RateLimiter) -> None:
-    # 100 per hour rather than per minute: a refill every 36 s instead of every 0.6 s, so the
-    # count is exact however slowly this machine serves 1,000 round trips (0.3-0.5 s here).
-    key, rate = a_key(), Rate(100, 3_600)
+def allowed_again(limiter: RateLimiter, key: str, rate: Rate, within: float = 3.0) -> float:
+    """Hits `key` until allowed (refused hits cost nothing); when, on the monotonic clock."""
+    deadline = time.monotonic() + within
+    while not limiter.hit(key, rate).allowed:
+        assert time.monotonic() < deadline, f"not allowed again within {within} s"
+    return time.monotonic()
+
+
+def test_concurrent_hits_let_through_exactly_the_limit(limiter: RateLimiter) -> None:
+    key, rate = a_key(), Rate(100, 60)
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=48) as pool:
         decisions = list(pool.map(lambda _: limiter.hit(key, rate), range(1_000)))
@@ -61,21 +69,23 @@ def test_concurrent_hits_let_through_exactly_one_burst(limiter: RateLimiter) -> 
         f"{type(limiter).__name__}: {len(allowed)} allowed, {len(refused)} refused "
         f"of 1000 hits from 48 threads in {elapsed * 1000:.0f} ms"
     )
-    assert elapsed < rate.interval_us / 1_000_000, "a refill came before the hits were done"
+    assert elapsed < 60, "the first hits left the window before the last were made"
     assert (len(allowed), len(refused)) == (100, 900)
     assert sorted(d.remaining for d in allowed) == list(range(100))
-    assert all(0 < d.retry_after_seconds <= 36 and d.remaining == 0 for d in refused)
+    assert all(60 - elapsed - 1 < d.retry_after_seconds <= 60 for d in refused)
+    assert all(d.remaining == 0 for d in refused)
 
 
-def test_a_burst_then_a_refusal_saying_when_to_retry(limiter: RateLimiter) -> None:
+def test_the_limit_then_a_refusal_until_the_oldest_leaves(limiter: RateLimiter) -> None:
     key, rate = a_key(), Rate(3, 60)
 
-    burst = [limiter.hit(key, rate) for _ in range(3)]
+    allowed = [limiter.hit(key, rate) for _ in range(3)]
     refused = limiter.hit(key, rate)
 
-    assert burst == [Decision(True, 0.0, 2), Decision(True, 0.0, 1), Decision(True, 0.0, 0)]
+    assert allowed == [Decision(True, 0.0, 2), Decision(True, 0.0, 1), Decision(True, 0.0, 0)]
     assert not refused.allowed
-    assert 19 < refused.retry_after_seconds <= 20
+    assert 59 < refused.retry_after_seconds <= 60
+    assert refused.remaining == 0
 
 
 def test_keys_are_limited_independently(limiter: RateLimiter) -> None:
@@ -95,26 +105,55 @@ def test_a_refused_key_is_allowed_again_once_its_retry_after_has_passed(
     refused_at = time.monotonic()
     assert not refused.allowed
 
-    deadline = refused_at + 2
-    while not (decision := limiter.hit(key, rate)).allowed:  # refused hits cost nothing: poll
-        assert time.monotonic() < deadline, "never allowed again"
+    allowed_at = allowed_again(limiter, key, rate)
 
-    assert decision.allowed
-    assert time.monotonic() - refused_at >= refused.retry_after_seconds - 0.005
+    assert allowed_at - refused_at >= refused.retry_after_seconds - CLOCKS_APART
+
+
+def test_the_window_slides_each_place_frees_when_its_request_leaves(limiter: RateLimiter) -> None:
+    key, rate = a_key(), Rate(2, 1.0)
+    first_at = time.monotonic()
+    assert limiter.hit(key, rate).allowed
+    time.sleep(0.1)  # the time between the two requests is what this test is about
+    assert limiter.hit(key, rate).allowed
+    refused = limiter.hit(key, rate)
+    assert not refused.allowed
+    assert 0 < refused.retry_after_seconds <= 0.9 + CLOCKS_APART
+
+    third_at = allowed_again(limiter, key, rate)  # the first left: one place
+    assert third_at - first_at >= 1.0 - CLOCKS_APART
+    assert not limiter.hit(key, rate).allowed  # and only one
+    fourth_at = allowed_again(limiter, key, rate)  # the second left
+
+    assert fourth_at - third_at < 0.5, "the second place came a period after the first"
+
+
+def test_a_lowered_rate_waits_until_its_window_has_room(limiter: RateLimiter) -> None:
+    key = a_key()
+    for _ in range(3):  # 0.2 s apart
+        newest_at = time.monotonic()
+        assert limiter.hit(key, Rate(3, 2.0)).allowed
+        time.sleep(0.2)
+
+    refused = limiter.hit(key, Rate(1, 2.0))
+    since_newest = time.monotonic() - newest_at
+
+    assert not refused.allowed  # until the newest of the three leaves, not the oldest (< 1.4 s)
+    assert 2.0 - since_newest - CLOCKS_APART <= refused.retry_after_seconds <= 1.8 + CLOCKS_APART
 
 
 @pytest.mark.parametrize("redis_client", [2, 3], indirect=True)
-def test_redis_keys_expire_when_the_key_is_idle_again(
+def test_redis_holds_one_member_per_allowed_hit_and_expires_with_the_window(
     redis_limiter: RedisRateLimiter, redis_client: Redis
 ) -> None:
     key, rate = a_key(), Rate(100, 60)
-    for _ in range(100):
-        redis_limiter.hit(key, rate)
+    with ThreadPoolExecutor(max_workers=48) as pool:
+        list(pool.map(lambda _: redis_limiter.hit(key, rate), range(150)))
     assert not redis_limiter.hit(key, rate).allowed
 
-    ttl_ms = redis_client.pttl(redis_limiter.prefix + key)
-
-    assert 59_000 < ttl_ms <= 60_000
+    stored = redis_limiter.prefix + key
+    assert redis_client.zcard(stored) == 100
+    assert 59_000 < redis_client.pttl(stored) <= 60_000
 
 
 @pytest.mark.parametrize("redis_client", [2, 3], indirect=True)
@@ -123,7 +162,25 @@ def test_a_refused_hit_writes_nothing_to_redis(
 ) -> None:
     key, rate = a_key(), Rate(1, 60)
     redis_limiter.hit(key, rate)
-    stored = redis_client.get(redis_limiter.prefix + key)
+    stored = redis_limiter.prefix + key
+    members = redis_client.zrange(stored, 0, -1, withscores=True)
+    ttl_ms = redis_client.pttl(stored)
 
     assert not redis_limiter.hit(key, rate).allowed
-    assert redis_client.get(redis_limiter.prefix + key) == stored
+    assert redis_client.zrange(stored, 0, -1, withscores=True) == members
+    assert redis_client.pttl(stored) <= ttl_ms
+
+
+@pytest.mark.parametrize("redis_client", [2, 3], indirect=True)
+def test_a_redis_key_vanishes_once_its_newest_hit_has_left_the_window(
+    redis_limiter: RedisRateLimiter, redis_client: Redis
+) -> None:
+    key, rate = a_key(), Rate(2, 0.05)
+    redis_limiter.hit(key, rate)
+    redis_limiter.hit(key, rate)
+    stored = redis_limiter.prefix + key
+
+    deadline = time.monotonic() + 2
+    while redis_client.exists(stored):  # Redis expires keys itself: poll it, with a deadline
+        assert time.monotonic() < deadline, "the key outlived its window"
+    assert redis_limiter.hit(key, rate) == Decision(True, 0.0, 1)
