@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -15,10 +16,11 @@ from api.problems import ApiProblem
 from api.requests import cause_of
 from api.schemas.common import LocationOut, location_out
 from api.services import Services, services_of
+from application.deliveries import Deliveries
 from application.identity import Identity
 from application.results import Changed
 from domain.delivery import COLLECTED, Delivery, DeliveryStatus
-from domain.values import Location, Role
+from domain.values import Cause, Location, Role
 
 router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
 Reader = Annotated[Identity, allow(Role.CUSTOMER, Role.RESTAURANT, Role.COURIER)]
@@ -89,27 +91,38 @@ def get_delivery(delivery_id: UUID, caller: Reader, request: Request) -> Any:
     return delivery_document(services, _visible_delivery(services, caller, delivery_id))
 
 
-def _assigned_courier(services: Services, caller: Identity, delivery_id: UUID) -> None:
-    delivery = services.tiffin.deliveries.get_delivery(delivery_id)
+def _courier_command(
+    request: Request,
+    caller: Identity,
+    delivery_id: UUID,
+    command: Callable[[Deliveries, Cause], Changed[Delivery]],
+) -> dict[str, Any]:
+    """Runs ``command`` if the caller is the delivery's courier (or an admin; to any other
+    courier the delivery does not exist), and answers the delivery as it is then."""
+    services = services_of(request)
+    deliveries = services.tiffin.deliveries
+    delivery = deliveries.get_delivery(delivery_id)
     if caller.role is not Role.ADMIN and delivery.courier_id != courier_of(caller):
         raise ApiProblem(404, f"no delivery with id {delivery_id}")  # as if there were none
-
-
-def _answer(services: Services, changed: Changed[Delivery]) -> dict[str, Any]:
+    changed = command(deliveries, cause_of(caller, request))
     return {**delivery_document(services, changed.value), "position": changed.position}
 
 
 @router.post("/{delivery_id}/pickup", response_model=DeliveryPublic)
 def pick_up(delivery_id: UUID, caller: CourierCaller, request: Request) -> Any:
-    services = services_of(request)
-    _assigned_courier(services, caller, delivery_id)
-    changed = services.tiffin.deliveries.pick_up(delivery_id, cause_of(caller, request))
-    return _answer(services, changed)
+    return _courier_command(
+        request,
+        caller,
+        delivery_id,
+        lambda deliveries, cause: deliveries.pick_up(delivery_id, cause),
+    )
 
 
 @router.post("/{delivery_id}/deliver", response_model=DeliveryPublic)
 def deliver(delivery_id: UUID, caller: CourierCaller, request: Request) -> Any:
-    services = services_of(request)
-    _assigned_courier(services, caller, delivery_id)
-    changed = services.tiffin.deliveries.deliver(delivery_id, cause_of(caller, request))
-    return _answer(services, changed)
+    return _courier_command(
+        request,
+        caller,
+        delivery_id,
+        lambda deliveries, cause: deliveries.deliver(delivery_id, cause),
+    )

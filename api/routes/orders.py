@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -27,11 +28,12 @@ from api.schemas.orders import (
 from api.services import Services, services_of
 from application.errors import NotFound
 from application.identity import Identity
+from application.ordering import Ordering
 from application.results import Changed
 from domain.errors import InvalidCommand
 from domain.order import DeliveryAddress, Order
 from domain.restaurant import LineRequest
-from domain.values import Money, Role
+from domain.values import Cause, Money, Role
 from projections.order_lists import orders_page
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -157,68 +159,83 @@ def get_order(
 
 
 def _order_command(
-    services: Services, caller: Identity, order_id: UUID, roles: tuple[Role, ...]
-) -> Order:
-    """The order, if the caller is its party in one of ``roles`` (or an admin); else 404."""
-    order = services.tiffin.ordering.get_order(order_id)
-    require_role_of(caller, order, services.restaurant_owner, *roles)
-    return order
-
-
-def _changed(services: Services, changed: Changed[Order]) -> dict[str, Any]:
+    request: Request,
+    caller: Identity,
+    order_id: UUID,
+    roles: tuple[Role, ...],
+    command: Callable[[Ordering, Cause], Changed[Order]],
+) -> dict[str, Any]:
+    """Runs ``command`` if the caller is the order's party in one of ``roles`` (or an admin;
+    to anyone else the order does not exist), and answers the order as it is then."""
+    services = services_of(request)
+    ordering = services.tiffin.ordering
+    require_role_of(caller, ordering.get_order(order_id), services.restaurant_owner, *roles)
+    changed = command(ordering, cause_of(caller, request))
     document = load_order_document(services.tiffin, changed.value.id)[1]
     return {**document, "position": changed.position}
 
 
+RESTAURANT = (Role.RESTAURANT,)
+
+
 @router.post("/{order_id}/accept", response_model=OrderPublic)
 def accept_order(order_id: UUID, body: AcceptIn, caller: Restaurant, request: Request) -> Any:
-    services = services_of(request)
-    _order_command(services, caller, order_id, (Role.RESTAURANT,))
-    changed = services.tiffin.ordering.accept_order(
-        order_id, body.prep_minutes, cause_of(caller, request)
+    return _order_command(
+        request,
+        caller,
+        order_id,
+        RESTAURANT,
+        lambda orders, cause: orders.accept_order(order_id, body.prep_minutes, cause),
     )
-    return _changed(services, changed)
 
 
 @router.post("/{order_id}/reject", response_model=OrderPublic)
 def reject_order(order_id: UUID, body: ReasonIn, caller: Restaurant, request: Request) -> Any:
-    services = services_of(request)
-    _order_command(services, caller, order_id, (Role.RESTAURANT,))
-    changed = services.tiffin.ordering.reject_order(
-        order_id, body.reason, cause_of(caller, request)
+    return _order_command(
+        request,
+        caller,
+        order_id,
+        RESTAURANT,
+        lambda orders, cause: orders.reject_order(order_id, body.reason, cause),
     )
-    return _changed(services, changed)
 
 
 @router.post("/{order_id}/ready", response_model=OrderPublic)
 def mark_ready(order_id: UUID, caller: Restaurant, request: Request) -> Any:
-    services = services_of(request)
-    _order_command(services, caller, order_id, (Role.RESTAURANT,))
-    changed = services.tiffin.ordering.mark_ready(order_id, cause_of(caller, request))
-    return _changed(services, changed)
+    return _order_command(
+        request,
+        caller,
+        order_id,
+        RESTAURANT,
+        lambda orders, cause: orders.mark_ready(order_id, cause),
+    )
 
 
 @router.post("/{order_id}/cancel", response_model=OrderPublic)
 def cancel_order(order_id: UUID, body: ReasonIn, caller: Canceller, request: Request) -> Any:
     """Customers before acceptance; the restaurant and admins before pickup (else 409)."""
-    services = services_of(request)
-    _order_command(services, caller, order_id, (Role.CUSTOMER, Role.RESTAURANT))
-    changed = services.tiffin.ordering.cancel_order(
-        order_id, body.reason, cause_of(caller, request)
+    return _order_command(
+        request,
+        caller,
+        order_id,
+        (Role.CUSTOMER, Role.RESTAURANT),
+        lambda orders, cause: orders.cancel_order(order_id, body.reason, cause),
     )
-    return _changed(services, changed)
 
 
 @router.post("/{order_id}/rating", response_model=OrderPublic)
 def rate_order(order_id: UUID, body: RatingIn, caller: Customer, request: Request) -> Any:
     """Once, after delivery (else 409)."""
-    services = services_of(request)
-    _order_command(services, caller, order_id, (Role.CUSTOMER,))
-    changed = services.tiffin.ordering.rate_order(
+    return _order_command(
+        request,
+        caller,
         order_id,
-        restaurant_stars=body.restaurant_stars,
-        courier_stars=body.courier_stars,
-        comment=body.comment,
-        cause=cause_of(caller, request),
+        (Role.CUSTOMER,),
+        lambda orders, cause: orders.rate_order(
+            order_id,
+            restaurant_stars=body.restaurant_stars,
+            courier_stars=body.courier_stars,
+            comment=body.comment,
+            cause=cause,
+        ),
     )
-    return _changed(services, changed)
