@@ -132,11 +132,11 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         """Creates the type, table, indexes and functions, one process at a time.
 
         Replicas starting together would otherwise race on CREATE TYPE and CREATE OR REPLACE
-        FUNCTION (duplicate key in pg_type, "tuple concurrently updated"). Under the advisory
-        lock, an existing type is simply passed over.
+        FUNCTION (duplicate key in pg_type, "tuple concurrently updated"), across applications
+        too, so the lock is the schema's. Under it, an existing type is simply passed over.
         """
         schema, type_name = self.datastore.schema, self.stored_event_type_name
-        key = (f"tiffin-ddl:{schema}.{self.events_table_name}",)
+        key = (f"tiffin-ddl:{schema}",)  # per schema: the applications' tables share types
         with self.datastore.get_connection() as conn:
             # Lock first, in a statement of its own: a transaction that began before the wait
             # could still see the catalog as it was before the lock holder created the type.

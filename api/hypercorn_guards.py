@@ -6,7 +6,9 @@ others' connections. Applied once by ``api.server.run_server`` (idempotent).
   QUIC connection shares: HTTP/3 ends for all clients until a restart.
 - HTTP/2: a request body arriving after its stream's response was sent (a 401 or 413 answered
   before the body was read) raises KeyError in the connection's event loop: the whole connection
-  dies, with every request on it (pgjones/hypercorn#329).
+  dies, with every request on it (pgjones/hypercorn#329). And while the stream is still open,
+  its body goes to the finished app's queue, which nobody reads: after ten chunks the
+  connection's loop waits forever.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Any
 
 import h2.events
 from aioquic.h3.connection import FrameUnexpected
+from hypercorn.protocol.events import Body
 from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.protocol.h3 import H3Protocol
+from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
 
 GUARDED = "tiffin_guarded"
 
@@ -26,6 +30,21 @@ GUARDED = "tiffin_guarded"
 def survive_clients_misbehaving() -> None:
     _drop_sends_on_stopped_http3_streams()
     _ignore_http2_bodies_of_answered_streams()
+    _drop_bodies_of_finished_responses()
+
+
+def _drop_bodies_of_finished_responses() -> None:
+    original = HTTPStream.handle
+    if getattr(original, GUARDED, False):
+        return
+
+    async def handle(stream: HTTPStream, event: StreamEvent) -> None:
+        if isinstance(event, Body) and stream.state is ASGIHTTPState.CLOSED:
+            return  # the app has answered and gone: the rest of the body is moot
+        await original(stream, event)
+
+    setattr(handle, GUARDED, True)
+    HTTPStream.handle = handle  # type: ignore[method-assign, assignment]
 
 
 def _drop_sends_on_stopped_http3_streams() -> None:

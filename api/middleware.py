@@ -7,6 +7,8 @@ streamed responses (SSE, CSV) through untouched.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -27,6 +29,8 @@ SECURITY_HEADERS = (
     (b"referrer-policy", b"no-referrer"),
     (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
 )
+DRAIN_MAX_BYTES = 16 * 1024 * 1024
+DRAIN_WAIT_SECONDS = 2.0
 access_log = logging.getLogger("tiffin.access")
 
 
@@ -63,12 +67,14 @@ class ApiMiddleware:
                     message["headers"].append((b"connection", b"close"))
             await send(message)
 
+        body = _BodyRead()
         try:
             if self._declared_length(scope) > self.max_body_bytes:
                 raise BodyTooLarge(self.max_body_bytes)
             if "\x00" in scope["path"] or b"%00" in scope["query_string"].lower():
                 raise ApiProblem(400, "the URL must not contain NUL (%00) characters")
-            await self.app(scope, self._limited(receive), send_with_headers)
+            multiplexed = _multiplexed(scope)
+            await self.app(scope, self._limited(receive, body, multiplexed), send_with_headers)
         except Exception as error:
             if status:  # the response had begun: nothing better can be sent now
                 access_log.error("request %s failed mid-response", request_id, exc_info=error)
@@ -77,6 +83,8 @@ class ApiMiddleware:
                 status = problem.status
                 await _send_problem(send_with_headers, problem)
         finally:
+            if status == 413 and not body.done and _multiplexed(scope):  # refused unread
+                await _drain(receive)
             self._record(scope, status, time.perf_counter() - started, request_id)
 
     def _declared_length(self, scope: Scope) -> int:
@@ -88,15 +96,16 @@ class ApiMiddleware:
                     return 0
         return 0
 
-    def _limited(self, receive: Receive) -> Receive:
-        seen = 0
-
+    def _limited(self, receive: Receive, body: _BodyRead, multiplexed: bool) -> Receive:
         async def receive_limited() -> Message:
-            nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
+                body.seen += len(message.get("body", b""))
+                body.done = not message.get("more_body", False)
+                if body.seen > self.max_body_bytes:
+                    if multiplexed and not body.done:
+                        await _drain(receive)
+                        body.done = True
                     raise BodyTooLarge(self.max_body_bytes)
             return message
 
@@ -117,6 +126,31 @@ class ApiMiddleware:
             "user": scope.get("state", {}).get("subject"),
         }
         access_log.info(json.dumps(line))
+
+
+class _BodyRead:
+    """How much of the request body the app has read, and whether all of it."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.done = False
+
+
+def _multiplexed(scope: Scope) -> bool:
+    return not str(scope.get("http_version", "1.1")).startswith("1")
+
+
+async def _drain(receive: Receive) -> None:
+    """Reads (and drops) the rest of a refused body, up to a bound, before answering: on
+    HTTP/2 and HTTP/3 the server would otherwise queue it for an app no longer reading, and
+    stall the whole connection. (HTTP/1.1 closes the connection instead.)"""
+    drained = 0
+    with contextlib.suppress(TimeoutError):
+        while drained < DRAIN_MAX_BYTES:
+            message = await asyncio.wait_for(receive(), DRAIN_WAIT_SECONDS)
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
+            drained += len(message.get("body", b""))
 
 
 def _request_id(scope: Scope) -> str:

@@ -73,8 +73,14 @@ RESTAURANT_QUEUE = Projection(
 
 
 def open_orders(store: KeyStore, prefix: str, restaurant_id: Any) -> list[tuple[str, str, float]]:
-    """The restaurant's open orders, oldest paid first: (order id, status, paid at epoch s)."""
+    """The restaurant's open orders, oldest paid first: (order id, status, paid at epoch s).
+
+    Two reads, and a batch may land between them: the queue is read first, so an order paid
+    meanwhile is simply not listed yet, and one that left meanwhile (its status gone) is left
+    out."""
     base = f"{prefix}view:{NAME}:"
-    statuses = store.hgetall(base, f"restaurant:{restaurant_id}:open")
     queue = store.zrange(base, f"restaurant:{restaurant_id}:queue")
-    return [(order_id, statuses.get(order_id, ""), paid) for order_id, paid in queue]
+    statuses = store.hgetall(base, f"restaurant:{restaurant_id}:open")
+    return [
+        (order_id, statuses[order_id], paid) for order_id, paid in queue if order_id in statuses
+    ]

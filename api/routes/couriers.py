@@ -15,7 +15,7 @@ from api.access import courier_of
 from api.auth import allow
 from api.cursors import decode_cursor, encode_cursor
 from api.idempotency import create_once
-from api.requests import cause_of
+from api.requests import cause_of, retrying_conflicts
 from api.routes.orders import summary_out
 from api.schemas.common import DeliveriesPosition, Page, Strict
 from api.schemas.orders import OrderSummaryOut
@@ -103,7 +103,9 @@ def register_courier(
 def set_shift(body: ShiftIn, caller: CourierCaller, request: Request) -> Any:
     deliveries = services_of(request).tiffin.deliveries
     courier = deliveries.courier_of_owner(caller.subject)
-    changed = deliveries.set_on_shift(courier.id, body.on_shift, cause_of(caller, request))
+    cause = cause_of(caller, request)
+    # The saga may be assigning this courier a delivery at the same moment: then decide again.
+    changed = retrying_conflicts(lambda: deliveries.set_on_shift(courier.id, body.on_shift, cause))
     return {**courier_out(changed.value), "position": changed.position}
 
 

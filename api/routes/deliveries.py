@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from api.access import courier_of, is_party
 from api.auth import allow
 from api.problems import ApiProblem
-from api.requests import cause_of
+from api.requests import cause_of, retrying_conflicts
 from api.schemas.common import LocationOut, location_out
 from api.services import Services, services_of
 from application.deliveries import Deliveries
@@ -104,7 +104,8 @@ def _courier_command(
     delivery = deliveries.get_delivery(delivery_id)
     if caller.role is not Role.ADMIN and delivery.courier_id != courier_of(caller):
         raise ApiProblem(404, f"no delivery with id {delivery_id}")  # as if there were none
-    changed = command(deliveries, cause_of(caller, request))
+    cause = cause_of(caller, request)
+    changed = retrying_conflicts(lambda: command(deliveries, cause))
     return {**delivery_document(services, changed.value), "position": changed.position}
 
 

@@ -33,12 +33,16 @@ LOCATION_EVERY_SECONDS = 1.0
 def _visible_tracking(services: Services, caller: Identity, order_id: UUID) -> dict[str, str]:
     """The order's hot view entry, if the caller may see the order; else 404. An order the
     view has not taken in yet (placed a moment ago) is read from the event store instead."""
-    tracked = tracked_order(services.tiffin.hot_views, services.settings.redis_prefix, order_id)
+    tracked = _tracking(services, order_id)
     if not tracked:
         tracked = _from_event_store(services, order_id)
     if _may_see(services, caller, tracked):
         return tracked
     raise ApiProblem(404, f"no order with id {order_id}")
+
+
+def _tracking(services: Services, order_id: UUID) -> dict[str, str]:
+    return tracked_order(services.tiffin.hot_views, services.settings.redis_prefix, order_id)
 
 
 def _from_event_store(services: Services, order_id: UUID) -> dict[str, str]:
@@ -109,8 +113,11 @@ async def _updates(
     services: Services, request: Request, order_id: UUID, tracked: dict[str, str]
 ) -> AsyncIterator[bytes]:
     name = services.settings.redis_prefix + channel(order_id)
-    courier = tracked.get("courier_id") or None
     async with services.channels.subscribe(name) as subscription:
+        # Read again once subscribed, so that no change falls between the read and the channel.
+        now = await run_in_threadpool(_tracking, services, order_id)
+        tracked = now or tracked
+        courier = tracked.get("courier_id") or None
         status = tracked.get("status", "")
         yield _sse("status", {"order_id": str(order_id), "status": status})
         last_location: Any = None
@@ -118,8 +125,9 @@ async def _updates(
         while status not in FINAL and not await request.is_disconnected():
             message = await subscription.next(LOCATION_EVERY_SECONDS)
             if message is not None and message.get("type") == "status":
-                status = str(message.get("status"))
-                yield _sse("status", message)
+                if str(message.get("status")) != status:  # the first read may have seen it
+                    status = str(message.get("status"))
+                    yield _sse("status", message)
                 quiet_since = time.monotonic()
             elif message is not None and message.get("type") == "courier":
                 courier = message.get("courier_id") or None

@@ -15,7 +15,7 @@ from api.cursors import decode_cursor, encode_cursor
 from api.idempotency import checked_key
 from api.order_documents import load_order_document, order_document
 from api.problems import ApiProblem
-from api.requests import cause_of
+from api.requests import cause_of, retrying_conflicts
 from api.schemas.common import MAX_POSITION, OrderingPosition, Page, money_out
 from api.schemas.orders import (
     AcceptIn,
@@ -170,7 +170,8 @@ def _order_command(
     services = services_of(request)
     ordering = services.tiffin.ordering
     require_role_of(caller, ordering.get_order(order_id), services.restaurant_owner, *roles)
-    changed = command(ordering, cause_of(caller, request))
+    cause = cause_of(caller, request)
+    changed = retrying_conflicts(lambda: command(ordering, cause))
     document = load_order_document(services.tiffin, changed.value.id)[1]
     return {**document, "position": changed.position}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Caller, allow
 from api.idempotency import create_once
 from api.problems import ApiProblem
-from api.requests import cause_of
+from api.requests import cause_of, retrying_conflicts
 from api.schemas.common import OrderingPosition, Page, RestaurantsPosition
 from api.schemas.restaurants import (
     MenuItemChange,
@@ -25,6 +27,7 @@ from api.schemas.restaurants import (
 )
 from api.services import Services, services_of
 from application.identity import Identity
+from domain.errors import UnknownMenuItem
 from domain.values import Location, Role
 from projections.restaurant_queue import open_orders
 
@@ -122,9 +125,9 @@ async def get_restaurant(
 def set_status(restaurant_id: UUID, body: RestaurantStatus, caller: Owner, request: Request) -> Any:
     services = services_of(request)
     _require_owner(services, caller, restaurant_id)
-    changed = services.tiffin.restaurants.set_online(
-        restaurant_id, body.online, cause_of(caller, request)
-    )
+    cause = cause_of(caller, request)
+    restaurants = services.tiffin.restaurants
+    changed = retrying_conflicts(lambda: restaurants.set_online(restaurant_id, body.online, cause))
     restaurant = changed.value
     return {**restaurant_out(restaurant, restaurant.menu.values()), "position": changed.position}
 
@@ -165,10 +168,22 @@ def change_menu_item(
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     if "price" in changes:
         changes["price"] = body.price.value() if body.price else None
-    changed = services.tiffin.restaurants.change_menu_item(
-        restaurant_id, item_id, cause=cause_of(caller, request), **changes
-    )
+    cause = cause_of(caller, request)
+    restaurants = services.tiffin.restaurants
+    with _menu_item(item_id):
+        changed = retrying_conflicts(
+            lambda: restaurants.change_menu_item(restaurant_id, item_id, cause=cause, **changes)
+        )
     return {**item_out(changed.value), "position": changed.position}
+
+
+@contextmanager
+def _menu_item(item_id: UUID) -> Iterator[None]:
+    """An item not on the menu is not found (404), rather than a bad request."""
+    try:
+        yield
+    except UnknownMenuItem:
+        raise ApiProblem(404, f"no menu item with id {item_id}") from None
 
 
 @router.delete("/{restaurant_id}/menu/items/{item_id}", status_code=204)
@@ -177,7 +192,10 @@ def remove_menu_item(
 ) -> Response:
     services = services_of(request)
     _require_owner(services, caller, restaurant_id)
-    services.tiffin.restaurants.remove_menu_item(restaurant_id, item_id, cause_of(caller, request))
+    cause = cause_of(caller, request)
+    restaurants = services.tiffin.restaurants
+    with _menu_item(item_id):
+        retrying_conflicts(lambda: restaurants.remove_menu_item(restaurant_id, item_id, cause))
     return Response(status_code=204)
 
 
