@@ -1,5 +1,6 @@
 """``python -m bench`` (also ``tiffin bench``): the write-path and replay benchmarks;
-``python -m bench projections`` (``tiffin bench projections``): the read-model benchmark."""
+``python -m bench projections`` (``tiffin bench projections``): the read-model benchmark;
+``python -m bench api`` (``tiffin bench api``): the HTTP API benchmark."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measures raw INSERT commits, eventsourcing's default save path, Tiffin's "
         "group-commit path and replay side by side in one run, in a scratch database.",
         epilog="`tiffin bench projections` runs the read-model benchmark instead "
-        "(see `tiffin bench projections --help`).",
+        "(see `tiffin bench projections --help`); `tiffin bench api` the HTTP API benchmark "
+        "(see `tiffin bench api --help`).",
     )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--seconds", type=float, default=5.0, help="time per row (max 20)")
@@ -42,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench.projections import main as projections_main
 
         return projections_main(arguments[1:])
+    if arguments[:1] == ["api"]:
+        from bench.api import main as api_main
+
+        return api_main(arguments[1:])
     args = build_parser().parse_args(arguments)
     seconds = 0.5 if args.quick else args.seconds
     if not 0 < seconds <= 20:

@@ -1,0 +1,59 @@
+"""The API benchmark runs end to end against a real `tiffin serve` and `tiffin worker` (a smoke
+run: the figures are for `tiffin bench api`, not for tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from bench.__main__ import main
+from tests.postgres import SERVER_URL
+from tests.redis_server import REDIS_URL
+
+HEALTHZ, ORDERS, STATUS = "GET /healthz", "POST /v1/orders", "GET /v1/orders/{id}/status"
+EXPECTED = [  # protocol, endpoint, concurrent clients
+    ("HTTP/1.1", HEALTHZ, 4),
+    ("HTTP/1.1", ORDERS, 4),
+    ("HTTP/3", HEALTHZ, 4),
+    ("HTTP/3", ORDERS, 4),
+    ("HTTP/1.1", STATUS, 4),
+    ("HTTP/1.1", ORDERS, 1),
+    ("HTTP/1.1", STATUS, 1),
+]
+
+
+def test_a_short_run_measures_every_row_in_server_mode_and_cleans_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "api.json"
+
+    servers = ["--server-url", SERVER_URL, "--redis-url", REDIS_URL]
+
+    code = main(["api", "--seconds", "1", "--clients", "4", "--json", str(out), *servers])
+
+    assert code == 0
+    results = json.loads(out.read_text())
+    rows = results["rows"]
+    found = [(row["extra"]["protocol"], row["label"], row["writers"]) for row in rows]
+    assert found == EXPECTED
+    for row in rows:
+        where = f"{row['extra']['protocol']} {row['label']} x{row['writers']}"
+        assert row["per_second"] > 0, f"{where}: no requests answered as expected"
+        assert row["extra"]["errors"] == 0, f"{where}: {row['extra'].get('error_kinds')}"
+        assert 0 < row["p50_ms"] <= row["p99_ms"], where
+    ratios = {(r["extra"]["protocol"], r["label"], r["writers"]): r["extra"]["ratio"] for r in rows}
+    assert ratios[("HTTP/1.1", HEALTHZ, 4)] == 1.0
+    assert ratios[("HTTP/3", ORDERS, 4)] > 0
+    assert ratios[("HTTP/1.1", STATUS, 4)] > 0
+    assert results["settings"]["mode"] == "server mode"
+    printed = capsys.readouterr().out
+    assert all(endpoint in printed for _, endpoint, _ in EXPECTED)
+    prefix = results["settings"]["redis_prefix"]
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        assert list(redis.scan_iter(match=f"{prefix}*", count=1000)) == [], "keys left behind"
+    finally:
+        redis.close()
