@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import httpx
 from adapters.platform_tokens import PlatformTokens
 from application.settings import Settings, load_settings
 from application.webhooks import signature_header
+from bench.api_server import free_port
 from domain.values import Role
 from tests.e2e.workers import Workers
 
@@ -30,21 +30,6 @@ JWT_SECRET = secrets.token_urlsafe(48)
 WEBHOOK_SECRET = secrets.token_urlsafe(32)
 START_WITHIN_SECONDS = 30.0
 STOP_WITHIN_SECONDS = 20.0
-
-
-def free_port() -> int:
-    """A port number free for both TCP and UDP on 127.0.0.1 (HTTP/3 shares the TCP port)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port: int = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise AssertionError("no port free for both TCP and UDP in 50 tries")
 
 
 @dataclass

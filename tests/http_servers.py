@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import selectors
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.tls_certificate import ensure_certificate
+from bench.api_server import free_port
 from tests.fakes.echo_app import READY_LINE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -89,21 +89,6 @@ class RunningServer:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
-
-
-def free_port() -> int:
-    """A port number free for both TCP and UDP on 127.0.0.1 (HTTP/3 shares it)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port: int = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise AssertionError("no port free for both TCP and UDP in 50 tries")
 
 
 @contextmanager
