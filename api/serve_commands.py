@@ -27,7 +27,6 @@ def certificate_of(settings: Settings) -> tuple[Path, Path, bool]:
 def serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("hypercorn.error").propagate = False  # Hypercorn logs it already
     cert, key, generated = certificate_of(settings)
     config = hypercorn_config(
         settings.host, settings.port, cert, key, graceful_seconds=args.graceful_seconds

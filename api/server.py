@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 from collections.abc import Callable
@@ -41,6 +42,7 @@ def hypercorn_config(
     config.keyfile = str(keyfile)
     config.alpn_protocols = ["h2", "http/1.1"]
     config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")  # through the process's logging
     config.graceful_timeout = graceful_seconds
     # Hypercorn's default (1,000) sends GOAWAY mid-burst to a busy HTTP/2 client.
     config.keep_alive_max_requests = 1_000_000
