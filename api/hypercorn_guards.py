@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import h2.events
@@ -29,64 +30,35 @@ from hypercorn.protocol.h3 import H3Protocol
 from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
 
 GUARDED = "tiffin_guarded"
-
-
-def survive_clients_misbehaving() -> None:
-    _drop_sends_on_stopped_http3_streams()
-    _ignore_http2_bodies_of_answered_streams()
-    _drop_bodies_of_finished_responses()
-    _queue_more_datagrams()
-
-
 DATAGRAM_QUEUE = 2048
 
 
-def _queue_more_datagrams() -> None:
-    original = UDPServer.__init__
-    if getattr(original, GUARDED, False):
-        return
-
-    def init(server: UDPServer, *args: Any, **kwargs: Any) -> None:
-        original(server, *args, **kwargs)
-        server.protocol_queue = asyncio.Queue(DATAGRAM_QUEUE)
-
-    setattr(init, GUARDED, True)
-    UDPServer.__init__ = init  # type: ignore[method-assign, assignment]
+def survive_clients_misbehaving() -> None:
+    _wrap(H3Protocol, "stream_send", _dropping_sends_on_stopped_streams)
+    _wrap(H2Protocol, "_handle_events", _ignoring_bodies_of_answered_streams)
+    _wrap(HTTPStream, "handle", _dropping_bodies_of_finished_responses)
+    _wrap(UDPServer, "__init__", _queueing_more_datagrams)
 
 
-def _drop_bodies_of_finished_responses() -> None:
-    original = HTTPStream.handle
-    if getattr(original, GUARDED, False):
-        return
-
-    async def handle(stream: HTTPStream, event: StreamEvent) -> None:
-        if isinstance(event, Body) and stream.state is ASGIHTTPState.CLOSED:
-            return  # the app has answered and gone: the rest of the body is moot
-        await original(stream, event)
-
-    setattr(handle, GUARDED, True)
-    HTTPStream.handle = handle  # type: ignore[method-assign, assignment]
+def _wrap(owner: type, name: str, guard: Callable[[Any], Any]) -> None:
+    """Replaces ``owner.name`` with ``guard(original)``, once however often it is asked."""
+    original = getattr(owner, name)
+    if not getattr(original, GUARDED, False):
+        guarded = guard(original)
+        setattr(guarded, GUARDED, True)
+        setattr(owner, name, guarded)
 
 
-def _drop_sends_on_stopped_http3_streams() -> None:
-    original = H3Protocol.stream_send
-    if getattr(original, GUARDED, False):
-        return
-
+def _dropping_sends_on_stopped_streams(original: Any) -> Any:
     async def stream_send(protocol: H3Protocol, event: StreamEvent) -> None:
         # The client no longer reads this stream, so the rest of the response is moot.
         with contextlib.suppress(ValueError, FrameUnexpected):
             await original(protocol, event)
 
-    setattr(stream_send, GUARDED, True)
-    H3Protocol.stream_send = stream_send  # type: ignore[method-assign, assignment]
+    return stream_send
 
 
-def _ignore_http2_bodies_of_answered_streams() -> None:
-    original = H2Protocol._handle_events
-    if getattr(original, GUARDED, False):
-        return
-
+def _ignoring_bodies_of_answered_streams(original: Any) -> Any:
     async def handle_events(protocol: H2Protocol, events: list[Any]) -> None:
         # One event at a time: handling a request may answer and close its stream before the
         # next event of the same batch, its body, is looked at.
@@ -103,5 +75,21 @@ def _ignore_http2_bodies_of_answered_streams() -> None:
             else:
                 await original(protocol, [event])
 
-    setattr(handle_events, GUARDED, True)
-    H2Protocol._handle_events = handle_events  # type: ignore[method-assign, assignment]
+    return handle_events
+
+
+def _dropping_bodies_of_finished_responses(original: Any) -> Any:
+    async def handle(stream: HTTPStream, event: StreamEvent) -> None:
+        if isinstance(event, Body) and stream.state is ASGIHTTPState.CLOSED:
+            return  # the app has answered and gone: the rest of the body is moot
+        await original(stream, event)
+
+    return handle
+
+
+def _queueing_more_datagrams(original: Any) -> Any:
+    def init(server: UDPServer, *args: Any, **kwargs: Any) -> None:
+        original(server, *args, **kwargs)
+        server.protocol_queue = asyncio.Queue(DATAGRAM_QUEUE)
+
+    return init

@@ -18,6 +18,7 @@ from application.webhooks import signature_header
 from domain.courier import courier_id_for
 from domain.values import Role
 from tests.api_server import WEBHOOK_SECRET, ApiServer, new_subject
+from tests.polling import Seen, poll_until
 
 WAIT_SECONDS = 20.0
 POLL_SECONDS = 0.05
@@ -61,16 +62,16 @@ class Api:
     def wait_for(
         self, path: str, done: Callable[[httpx.Response], bool], what: str
     ) -> httpx.Response:
-        """Polls GET ``path`` as an admin until ``done``; fails after ``WAIT_SECONDS``."""
+        """Polls GET ``path`` as an admin until ``done`` (the platform's workers run in a
+        thread of their own); fails after ``WAIT_SECONDS``."""
         admin = self.user(Role.ADMIN, "poller")
-        deadline = time.monotonic() + WAIT_SECONDS
-        while True:
+
+        def look(seen: Seen) -> httpx.Response | None:
             response = self.call(admin, "GET", path)
-            if done(response):
-                return response
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: not within {WAIT_SECONDS} s; last {response.text}")
-            time.sleep(POLL_SECONDS)
+            seen.last = response.text
+            return response if done(response) else None
+
+        return poll_until(look, within=WAIT_SECONDS, what=what, every=POLL_SECONDS)
 
 
 def somewhere() -> dict[str, float]:

@@ -3,13 +3,13 @@ timestamps, and waiting (bounded) for another process's progress."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
+
+from tests.polling import Seen, poll_until_async
 
 SAGA_WITHIN_SECONDS = 20.0
 POLL_EVERY_SECONDS = 0.05
@@ -82,14 +82,15 @@ async def poll(
 ) -> Any:
     """GETs ``path`` every 50 ms until a 200 answer is ``done`` (truthy); a status in ``meanwhile``
     is fine until then, any other is a failure, and so is taking over 20 s."""
-    deadline = time.monotonic() + SAGA_WITHIN_SECONDS
-    while True:
+
+    async def look(seen: Seen) -> Any:
         reply = await send("GET", path, token)
+        seen.last = f"GET {path} answered {reply.status} {reply.body}"
         if reply.status == 200 and done(reply.body):
             return reply.body
         assert reply.status in {200, *meanwhile}, f"{waiting_for}: {reply.status} {reply.body}"
-        assert time.monotonic() < deadline, (
-            f"{waiting_for}: not within {SAGA_WITHIN_SECONDS} s; "
-            f"GET {path} answered {reply.status} {reply.body}"
-        )
-        await asyncio.sleep(POLL_EVERY_SECONDS)
+        return None
+
+    return await poll_until_async(
+        look, within=SAGA_WITHIN_SECONDS, what=waiting_for, every=POLL_EVERY_SECONDS
+    )

@@ -23,6 +23,7 @@ from application.webhooks import signature_header
 from bench.api_server import free_port
 from domain.values import Role
 from tests.e2e.workers import Workers
+from tests.polling import Seen, poll_until
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Fixed for the whole test run, so tokens minted here are valid on every server started.
@@ -187,18 +188,17 @@ def _stop(server: ApiServer) -> list[int]:
 
 def _wait_until_healthy(server: ApiServer) -> None:
     """Polls GET /healthz over HTTPS (the process is another one) until it answers 200."""
-    deadline = time.monotonic() + START_WITHIN_SECONDS
-    last: object = "nothing yet"
-    while time.monotonic() < deadline:
+
+    def look(seen: Seen) -> bool | None:
         if server.process.poll() is not None:
             raise AssertionError(f"tiffin serve exited with {server.process.returncode}")
         try:
             with httpx.Client(verify=server.ssl_context(), timeout=2.0) as client:
                 response = client.get(f"{server.base_url}/healthz")
-            if response.status_code == 200:
-                return
-            last = f"{response.status_code} {response.text}"
         except (OSError, ssl.SSLError, httpx.TransportError) as error:
-            last = error  # not listening yet, or the certificate is not written yet
-        time.sleep(0.05)
-    raise AssertionError(f"GET /healthz did not answer within {START_WITHIN_SECONDS} s: {last}")
+            seen.last = error  # not listening yet, or the certificate is not written yet
+            return None
+        seen.last = f"{response.status_code} {response.text}"
+        return True if response.status_code == 200 else None
+
+    poll_until(look, within=START_WITHIN_SECONDS, what="GET /healthz answering 200", every=0.05)

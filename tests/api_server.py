@@ -36,8 +36,8 @@ from api.app import create_app
 from api.server import hypercorn_config
 from application.bootstrap import Tiffin, bootstrap
 from application.settings import Settings, load_settings
+from bench.api_server import free_port
 from domain.values import Role
-from tests.http_servers import free_port
 from tests.postgres import fresh_schema
 from tests.redis_server import REDIS_URL, scratch_prefix
 

@@ -15,6 +15,7 @@ import httpx
 
 from tests.api_process import ApiServer
 from tests.fakes.firebase_certs import FakeFirebaseCerts
+from tests.polling import Seen, poll_until
 
 WITHIN_SECONDS = 20.0
 
@@ -36,14 +37,16 @@ class HeldCertificates(FakeFirebaseCerts):
 def wait_until_refusing(port: int) -> None:
     """Polls (bounded) until 127.0.0.1:port refuses TCP connections: the server stopped
     listening, which it does first on SIGTERM."""
-    deadline = time.monotonic() + WITHIN_SECONDS
-    while time.monotonic() < deadline:
+
+    def look(seen: Seen) -> bool | None:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
         except ConnectionRefusedError:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"port {port} still takes connections {WITHIN_SECONDS} s after SIGTERM")
+            return True
+        seen.last = "a connection accepted"
+        return None
+
+    poll_until(look, within=WITHIN_SECONDS, what=f"port {port} refusing after SIGTERM", every=0.01)
 
 
 async def request_across_sigterm(

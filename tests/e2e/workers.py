@@ -6,13 +6,13 @@ import os
 import random
 import signal
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from application.settings import Settings, load_settings
 from tests.e2e.test_cli import TIFFIN
+from tests.polling import Seen, poll_until
 
 RUNNING = "tiffin worker: running"
 
@@ -88,11 +88,13 @@ class Workers:
 
     def wait_running(self, worker: Worker, timeout: float) -> None:
         """Waits (polling: it is another process) until the worker has started its components."""
-        deadline = time.monotonic() + timeout
-        while not worker.running():
+
+        def look(seen: Seen) -> bool | None:
             assert worker.process.poll() is None, f"the worker exited; see {worker.log}"
-            assert time.monotonic() < deadline, f"the worker did not start; see {worker.log}"
-            time.sleep(0.01)
+            seen.last = f"its log, {worker.log}"
+            return True if worker.running() else None
+
+        poll_until(look, within=timeout, what="the worker starting", every=0.01)
 
     def log_text(self) -> str:
         """Every worker's log, the killed ones' included."""
