@@ -1,1 +1,2 @@
-"""The edge: the HTTP API and the `tiffin` command line."""
+"""The HTTP edge: the FastAPI app (routes, schemas, middleware, problems, auth, live updates)
+and the Hypercorn server that serves it."""

@@ -7,13 +7,35 @@ courier; admins see everything; analysts may read orders. To anyone else it does
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 from uuid import UUID
 
 from api.problems import ApiProblem
 from application.identity import Identity
 from domain.courier import courier_id_for
 from domain.order import Order
+from domain.restaurant import Restaurant
 from domain.values import Role
+
+
+class RestaurantLookup(Protocol):
+    def get_restaurant(self, restaurant_id: UUID) -> Restaurant: ...
+
+
+class RestaurantOwners:
+    """Who registered each restaurant (it never changes, so it is remembered); unknown
+    restaurants raise NotFound."""
+
+    def __init__(self, restaurants: RestaurantLookup) -> None:
+        self._restaurants = restaurants
+        self._owners: dict[UUID, str] = {}
+
+    def __call__(self, restaurant_id: UUID) -> str:
+        owner = self._owners.get(restaurant_id)
+        if owner is None:
+            owner = self._restaurants.get_restaurant(restaurant_id).owner_id
+            self._owners[restaurant_id] = owner
+        return owner
 
 
 def courier_of(caller: Identity) -> str:

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from api.dependencies import Limits, Tokens
 from api.problems import ApiProblem, unauthorized
-from api.services import Services, services_of
 from application.identity import Identity
 from domain.values import Role
 
@@ -28,17 +28,15 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-async def current_caller(request: Request) -> Identity:
+async def current_caller(request: Request, tokens: Tokens, limits: Limits) -> Identity:
     """The verified caller, once the route's rate limit has let the request through."""
-    services: Services = services_of(request)
     token = _bearer(request)
-    tokens = services.tokens
     if tokens.needs_thread(token):
         identity = await run_in_threadpool(tokens.verify, token)
     else:
         identity = tokens.verify(token)
     request.state.subject = identity.subject
-    await services.limits.check(request, identity)
+    await limits.check(request, identity)
     return identity
 
 

@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from api.schemas.common import location_out, money_out
-from application.bootstrap import Tiffin
+from application.deliveries import Deliveries
+from application.ordering import Ordering
+from application.payments import Payments
 from domain.delivery import Delivery, delivery_id_for
 from domain.order import Order
 from domain.payment import Payment
@@ -67,17 +69,24 @@ def order_document(
     }
 
 
-def payment_of(tiffin: Tiffin, order: Order) -> tuple[Any, str, str]:
-    """The order's payment as (id, status, UPI URI)."""
-    payment_id, upi_uri = tiffin.payments.intent_for(order.id, order.total)
-    payment = tiffin.payments.lookup(Payment, payment_id)
-    if payment is None:
-        return payment_id, "pending", upi_uri
-    return payment_id, str(payment.status), payment.upi_uri
+class OrderDocuments:
+    """Orders as apps see them, read from the event store (so always exact)."""
 
+    def __init__(self, ordering: Ordering, payments: Payments, deliveries: Deliveries) -> None:
+        self.ordering = ordering
+        self.payments = payments
+        self.deliveries = deliveries
 
-def load_order_document(tiffin: Tiffin, order_id: Any) -> tuple[Order, dict[str, Any]]:
-    """The order, and its document as it is now (from the event store, so exact)."""
-    order, milestones = tiffin.ordering.order_and_milestones(order_id)
-    delivery = tiffin.deliveries.lookup(Delivery, delivery_id_for(order.id))
-    return order, order_document(order, milestones, payment_of(tiffin, order), delivery)
+    def payment_of(self, order: Order) -> tuple[Any, str, str]:
+        """The order's payment as (id, status, UPI URI)."""
+        payment_id, upi_uri = self.payments.intent_for(order.id, order.total)
+        payment = self.payments.lookup(Payment, payment_id)
+        if payment is None:
+            return payment_id, "pending", upi_uri
+        return payment_id, str(payment.status), payment.upi_uri
+
+    def load(self, order_id: Any) -> tuple[Order, dict[str, Any]]:
+        """The order, and its document as it is now."""
+        order, milestones = self.ordering.order_and_milestones(order_id)
+        delivery = self.deliveries.lookup(Delivery, delivery_id_for(order.id))
+        return order, order_document(order, milestones, self.payment_of(order), delivery)

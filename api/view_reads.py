@@ -8,29 +8,27 @@ payment's of Payments. Each query names the view it reads and the log its positi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.application import Application
 from starlette.concurrency import run_in_threadpool
 
 from api.problems import unavailable
-from application.bootstrap import Tiffin
-from application.workers import projector
 from projections.projector import Projector
-from projections.views import SqlDatabase
 
 
 class ViewReads:
-    def __init__(self, tiffin: Tiffin, views: SqlDatabase, wait_seconds: float) -> None:
-        self.tiffin = tiffin
-        self.views = views
+    def __init__(self, projector_of: Callable[[str], Projector], wait_seconds: float) -> None:
+        self._projector_of = projector_of
         self.wait_seconds = wait_seconds
         self._projectors: dict[str, Projector] = {}
 
     def projector(self, view: str) -> Projector:
+        """The view's projector, read only to learn how far the view has got."""
         found = self._projectors.get(view)
         if found is None:
-            found = self._projectors[view] = projector(self.tiffin, self.views, view)
+            found = self._projectors[view] = self._projector_of(view)
         return found
 
     async def wait(self, view: str, log: Application[Any], min_position: int | None) -> None:

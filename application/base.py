@@ -21,6 +21,7 @@ from application.codecs import register_value_types
 from application.errors import ConcurrentChange, NotFound
 from application.results import Changed
 from domain.errors import StateConflict
+from domain.topics import event_topic
 from domain.values import Cause, Role
 
 A = TypeVar("A", bound=Aggregate)
@@ -66,12 +67,6 @@ class TiffinApplication(Application[UUID]):
 
 
 Reaction = Callable[[Any], Iterable[Aggregate | None]]
-
-
-def event_topic(qualname: str) -> str:
-    """The stored topic of one of Tiffin's domain events, e.g. ``Order.Placed``."""
-    aggregate = qualname.split(".", 1)[0]
-    return f"domain.{aggregate.lower()}:{qualname}"
 
 
 SAGA_ACTOR = "order-saga"

@@ -57,6 +57,12 @@ class TokenVerifier(Protocol):
     def verify(self, token: str) -> Identity: ...
 
 
+class BearerVerifier(TokenVerifier, Protocol):
+    """A verifier that can tell, before verifying, whether verifying a token may block."""
+
+    def needs_thread(self, token: str) -> bool: ...
+
+
 def token_role(value: object) -> Role:
     """The role a token's ``role`` claim names; InvalidToken unless it is one of TOKEN_ROLES."""
     if isinstance(value, str):

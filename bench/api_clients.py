@@ -3,7 +3,7 @@
 ``raw``: HTTP/1.1 keep-alive over asyncio TLS, a request written by hand and the response read
 with ``readuntil``/``readexactly`` (Content-Length or chunked): the lightest client here.
 ``httpx``: an ``httpx.AsyncClient`` limited to one HTTP/1.1 connection, for comparison.
-``h3``: ``api.h3_client.H3Client``, one QUIC connection (shared by every client with
+``h3``: ``cli.h3_client.H3Client``, one QUIC connection (shared by every client with
 ``shared_h3``).
 """
 
@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, Protocol
 
-from api.h3_client import H3Client
+from cli.h3_client import H3Client
 
 Headers = Mapping[str, str]
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
-from adapters.platform_tokens import PlatformTokens
+from application.settings import load_settings
 from bench.api_clients import Client, Headers, open_clients
 from bench.api_drive import Load, Request, drive
 from bench.api_server import ApiStack
 from bench.seed import MENU
 from domain.values import Role
+from wiring.tokens import platform_tokens
 
 TOKEN_TTL = 6 * 3600
 HEALTHZ, ORDERS, STATUS = "GET /healthz", "POST /v1/orders", "GET /v1/orders/{id}/status"
@@ -65,7 +66,7 @@ class Plan:
 
     def __init__(self, stack: ApiStack, clients: int, seconds: float) -> None:
         self.stack, self.clients, self.seconds = stack, clients, seconds
-        tokens = PlatformTokens(stack.jwt_secret)
+        tokens = platform_tokens(load_settings({"TIFFIN_JWT_SECRET": stack.jwt_secret.decode()}))
         self.owner = _auth(tokens.issue("bench-owner", Role.RESTAURANT, TOKEN_TTL))
         self.customers = [
             _auth(tokens.issue(f"bench-customer-{n}", Role.CUSTOMER, TOKEN_TTL))

@@ -18,7 +18,8 @@ from uuid import uuid4
 
 from redis import Redis
 
-from adapters.tls_certificate import ensure_certificate
+from application.settings import load_settings
+from wiring.serving import certificate_of
 
 START_WITHIN_SECONDS = 60.0
 STOP_WITHIN_SECONDS = 20.0
@@ -104,7 +105,8 @@ def api_stack(
     """``tiffin serve`` and (with a database) one ``tiffin worker``, stopped afterwards; with
     a database, the Redis keys under the run's prefix are deleted afterwards."""
     port, secret = free_port(), secrets.token_hex(32).encode()
-    cert, _ = ensure_certificate(data_dir)  # made here, so the server does not race us
+    # made here, so the server does not race us
+    cert, _, _ = certificate_of(load_settings({"TIFFIN_DATA_DIR": str(data_dir)}))
     more: dict[str, str] = {}
     prefix = f"tiffin-bench-{uuid4().hex[:12]}:"
     if database_url is not None:
@@ -143,7 +145,7 @@ def _start(
 ) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 (our own CLI, with this interpreter)
-            [sys.executable, "-m", "api.cli", *arguments],
+            [sys.executable, "-m", "cli", *arguments],
             env=dict(environ),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -35,20 +35,20 @@ import psycopg
 from eventsourcing.application import Application
 
 from application.base import SAGA_ACTOR
-from application.bootstrap import Tiffin, bootstrap
 from application.results import Changed
 from application.settings import Settings, load_settings
 from application.webhooks import GATEWAY_ACTOR
-from application.workers import projector
 from bench.seed import BENGALURU, couriers_on_shift, open_restaurants
 from domain.order import DeliveryAddress
 from domain.restaurant import LineRequest, Restaurant
 from domain.values import Cause, Money, Role
+from wiring.bootstrap import Tiffin, bootstrap
+from wiring.workers import projector
 
 COMMANDS_PER_ORDER = 14
 EVENTS_PER_ORDER = 16  # assigning and delivering also change the courier
 WATCH_SECONDS = 0.001
-WORKER_COMMAND = ["-m", "api.cli"]  # ``tiffin``, with this interpreter
+WORKER_COMMAND = ["-m", "cli"]  # ``tiffin``, with this interpreter
 WORKER_START_TIMEOUT = 60.0
 WRITER_START_SECONDS = 4.0  # for the writer process to start, import and connect
 # The writer's applications keep the aggregates they save in eventsourcing's aggregate cache

@@ -19,7 +19,6 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from application.bootstrap import Tiffin, bootstrap
 from application.settings import load_settings
 from bench.database import scratch_database
 from bench.lag import measure_lag
@@ -28,6 +27,7 @@ from bench.report import write_json
 from bench.seed import seed_orders
 from bench.suite import Row
 from projections.registry import EVERY_VIEW, HOT_VIEWS
+from wiring.bootstrap import Tiffin, bootstrap
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 REBUILD_TARGET = 50_000  # events/s (issue 5)

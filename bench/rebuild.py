@@ -15,12 +15,12 @@ import psycopg
 from eventsourcing.application import Application
 from psycopg import sql
 
-from application.bootstrap import Tiffin
 from application.settings import Settings
-from application.workers import live_view, open_views, projector
 from projections.projector import READ_LIMIT
 from projections.rebuild import rebuild as rebuild_view
 from projections.views import SqlDatabase
+from wiring.bootstrap import Tiffin
+from wiring.workers import live_view, open_views, projector
 
 # The bulk phase of a rebuild: given the platform, empty views and a projection's name, applies
 # every event of the projection from position 0 and returns how many it applied.

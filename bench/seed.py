@@ -22,7 +22,6 @@ from uuid import uuid4
 from eventsourcing.domain import Aggregate
 
 from application.base import SAGA_ACTOR, TiffinApplication
-from application.bootstrap import Tiffin
 from application.deadlines import SCHEDULER_ACTOR
 from application.payments import upi_intent_uri
 from application.webhooks import GATEWAY_ACTOR
@@ -32,6 +31,7 @@ from domain.order import DeliveryAddress, Order
 from domain.payment import Payment, payment_id_for
 from domain.restaurant import LineRequest, Restaurant
 from domain.values import Cause, Location, Money, Role
+from wiring.bootstrap import Tiffin
 
 DELIVERED, UNPAID, EXPIRED = "delivered", "unpaid", "expired"
 REJECTED, CANCELLED = "rejected", "cancelled"

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
-from application.base import event_topic
+from domain.topics import event_topic
 from projections.metrics import EVENTS_APPLIED, EVENTS_PARKED
 
 log = logging.getLogger(__name__)

@@ -145,7 +145,7 @@ def api_server(
     command = [
         sys.executable,
         "-m",
-        "api.cli",
+        "cli",
         "serve",
         "--graceful-seconds",
         f"{graceful_seconds}",

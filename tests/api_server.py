@@ -1,6 +1,6 @@
 """The HTTP API served by Hypercorn in a thread of the test process, over real TLS sockets.
 
-``api_server(settings)`` builds ``api.app.create_app(settings, tiffin, clock)`` and serves it
+``api_server(settings)`` builds ``wiring.http_app.create_app(settings, tiffin, clock)`` and serves it
 on a free port of 127.0.0.1 (HTTP/1.1 and HTTP/2 over TCP; the HTTP/3 listener is left out,
 these tests speak TCP) on an event loop of its own, until the ``with`` block ends. On the
 embedded default the app runs every worker itself; in server mode ``platform(settings)`` starts
@@ -32,14 +32,14 @@ from hypercorn.typing import ASGIFramework
 
 from adapters.platform_tokens import PlatformTokens
 from adapters.tls_certificate import ensure_certificate
-from api.app import create_app
+from wiring.http_app import create_app
 from api.server import hypercorn_config
-from application.bootstrap import Tiffin, bootstrap
 from application.settings import Settings, load_settings
 from bench.api_server import free_port
 from domain.values import Role
 from tests.postgres import fresh_schema
 from tests.redis_server import REDIS_URL, scratch_prefix
+from wiring.bootstrap import Tiffin, bootstrap
 
 JWT_SECRET = "api-tests-platform-token-secret-0123456789"
 WEBHOOK_SECRET = "api-tests-payment-webhook-secret"

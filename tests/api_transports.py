@@ -1,4 +1,4 @@
-"""API requests over HTTP/1.1 or HTTP/2 (httpx) or HTTP/3 (``api.h3_client``), all alike:
+"""API requests over HTTP/1.1 or HTTP/2 (httpx) or HTTP/3 (``cli.h3_client``), all alike:
 ``send`` for whole responses (the ``Send`` of ``tests.api_flows``), ``stream`` for responses
 read as they come, and ``sse_events`` to read Server-Sent Events with a deadline."""
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from api.h3_client import H3Client
+from cli.h3_client import H3Client
 from tests.api_checks import Reply
 from tests.api_process import ApiServer
 

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from application.bootstrap import Tiffin, bootstrap
 from application.runtime import Runtime
 from application.settings import Settings, load_settings
 from tests.fakes.upi_gateway import FakeGateway, running
 from tests.postgres import fresh_database, fresh_schema
 from tests.scenario import ManualClock
+from wiring.bootstrap import Tiffin, bootstrap
 
 BACKENDS = ("sqlite", "postgres")
 

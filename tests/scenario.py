@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import uuid4
 
-from application.bootstrap import Tiffin
 from application.locations import CourierPosition
 from application.webhooks import WebhookOutcome, signature_header
 from domain.courier import Courier
@@ -16,6 +15,7 @@ from domain.order import DeliveryAddress, Order, OrderStatus
 from domain.payment import Payment
 from domain.restaurant import LineRequest, MenuItem, Restaurant
 from domain.values import Cause, Location, Money, Role
+from wiring.bootstrap import Tiffin
 
 
 class ManualClock:

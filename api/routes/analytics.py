@@ -7,15 +7,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import allow
+from api.dependencies import DeliveriesApp, OrderingApp, Reads, Views
 from api.problems import ApiProblem
 from api.schemas.common import DeliveriesPosition, MoneyOut, OrderingPosition, money_out
-from api.services import services_of
 from application.identity import Identity
 from domain.values import Money, Role
 from projections.analytics import Analytics, csv_lines
@@ -92,14 +92,19 @@ def _day(value: str | None, name: str, *, end: bool = False) -> date | None:
     return day
 
 
-def _analytics(request: Request) -> Analytics:
-    return Analytics(services_of(request).reads)
+async def analytics_of(reads: Reads) -> Analytics:
+    return Analytics(reads)
+
+
+AnalystViews = Annotated[Analytics, Depends(analytics_of)]
 
 
 @router.get("/orders/summary", response_model=OrdersSummaryOut)
 async def orders_summary(
     caller: Analyst,
-    request: Request,
+    analytics: AnalystViews,
+    views: Views,
+    ordering: OrderingApp,
     start: Annotated[str | None, Query(alias="from", max_length=40, description=FROM)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=40, description=TO)] = None,
     restaurant_id: UUID | None = None,
@@ -107,12 +112,9 @@ async def orders_summary(
 ) -> Any:
     """Orders placed in the period: counts by status, revenue and average value of those
     delivered, cancellation and rejection rates, median minutes from placed to delivered."""
-    services = services_of(request)
     since, until = _moment(start, "from"), _moment(end, "to")
-    await services.views.wait("order_summary", services.tiffin.ordering, min_position)
-    summary = await run_in_threadpool(
-        _analytics(request).orders_summary, since, until, restaurant_id
-    )
+    await views.wait("order_summary", ordering, min_position)
+    summary = await run_in_threadpool(analytics.orders_summary, since, until, restaurant_id)
     currency = "INR" if "INR" in summary.revenue or not summary.revenue else min(summary.revenue)
     average = summary.average_order_value.get(currency)
     return {
@@ -131,18 +133,17 @@ async def orders_summary(
 async def restaurant_daily(
     restaurant_id: UUID,
     caller: Analyst,
-    request: Request,
+    analytics: AnalystViews,
+    views: Views,
+    ordering: OrderingApp,
     start: Annotated[str | None, Query(alias="from", max_length=40, description=FROM)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=40, description=TO)] = None,
     min_position: OrderingPosition = None,
 ) -> Any:
     """Per UTC day of placement: orders, what became of them, revenue, prep minutes, rating."""
-    services = services_of(request)
     since, until = _day(start, "from"), _day(end, "to", end=True)
-    await services.views.wait("daily_sales", services.tiffin.ordering, min_position)
-    days = await run_in_threadpool(
-        _analytics(request).restaurant_daily, restaurant_id, since, until
-    )
+    await views.wait("daily_sales", ordering, min_position)
+    days = await run_in_threadpool(analytics.restaurant_daily, restaurant_id, since, until)
     return [
         {
             "day": day.day,
@@ -161,16 +162,17 @@ async def restaurant_daily(
 @router.get("/couriers", response_model=list[CourierOut])
 async def couriers(
     caller: Analyst,
-    request: Request,
+    analytics: AnalystViews,
+    views: Views,
+    deliveries: DeliveriesApp,
     start: Annotated[str | None, Query(alias="from", max_length=40, description=FROM)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=40, description=TO)] = None,
     min_position: DeliveriesPosition = None,
 ) -> Any:
     """Per courier: deliveries handed over, median minutes from pickup, mean stars."""
-    services = services_of(request)
     since, until = _day(start, "from"), _day(end, "to", end=True)
-    await services.views.wait("courier_performance", services.tiffin.deliveries, min_position)
-    found = await run_in_threadpool(_analytics(request).couriers, since, until)
+    await views.wait("courier_performance", deliveries, min_position)
+    found = await run_in_threadpool(analytics.couriers, since, until)
     return [
         {
             "courier_id": c.courier_id,
@@ -189,15 +191,16 @@ async def couriers(
 )
 async def orders_csv(
     caller: Analyst,
-    request: Request,
+    analytics: AnalystViews,
+    views: Views,
+    ordering: OrderingApp,
     start: Annotated[str | None, Query(alias="from", max_length=40, description=FROM)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=40, description=TO)] = None,
     min_position: OrderingPosition = None,
 ) -> StreamingResponse:
     """The order summary view of the orders placed in the period, as CSV (streamed)."""
-    services = services_of(request)
     since, until = _moment(start, "from"), _moment(end, "to")
-    await services.views.wait("order_summary", services.tiffin.ordering, min_position)
-    lines = csv_lines(_analytics(request).order_rows(since, until))
+    await views.wait("order_summary", ordering, min_position)
+    lines = csv_lines(analytics.order_rows(since, until))
     headers = {"Content-Disposition": 'attachment; filename="orders.csv"'}
     return StreamingResponse(lines, media_type="text/csv; charset=utf-8", headers=headers)

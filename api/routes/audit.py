@@ -6,15 +6,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from adapters.event_positions import StoredEventPositions
 from api.auth import allow
+from api.dependencies import DeliveriesApp, OrderingApp, PaymentsApp, Positions
 from api.order_documents import order_document
 from api.plain import plain
 from api.problems import ApiProblem
-from api.services import services_of
 from application.audit import order_state_at
 from application.history import order_history
 from application.identity import Identity
@@ -51,13 +50,17 @@ class OrderStateOut(BaseModel):
 
 
 @router.get("/orders/{order_id}/history", response_model=OrderHistoryOut)
-def history(order_id: UUID, caller: Auditor, request: Request) -> Any:
+def history(
+    order_id: UUID,
+    caller: Auditor,
+    ordering: OrderingApp,
+    payments: PaymentsApp,
+    deliveries: DeliveriesApp,
+    positions: Positions,
+) -> Any:
     """Every event of the order, of its payment and of its delivery: each with its position in
     its context's log, who caused it and in which correlation."""
-    tiffin = services_of(request).tiffin
-    entries = order_history(
-        tiffin.ordering, tiffin.payments, tiffin.deliveries, order_id, StoredEventPositions()
-    )
+    entries = order_history(ordering, payments, deliveries, order_id, positions)
     items = [
         {
             "position": entry.position,
@@ -80,20 +83,19 @@ def history(order_id: UUID, caller: Auditor, request: Request) -> Any:
 def state(
     order_id: UUID,
     caller: Auditor,
-    request: Request,
+    ordering: OrderingApp,
     version: Annotated[int | None, Query(ge=1, le=2**31, description="1 = as placed")] = None,
     at: Annotated[datetime | None, Query(description="RFC 3339; UTC if no offset")] = None,
 ) -> Any:
     """The order as it was at a version, or at a moment (give exactly one)."""
-    tiffin = services_of(request).tiffin
     if at is not None:
         try:
             at = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
         except OverflowError:
             raise ApiProblem(422, "at is out of range") from None
-    order = order_state_at(tiffin.ordering, order_id, version=version, at=at)
-    events = tiffin.ordering.history(order_id)[: order.version]
-    milestones = tiffin.ordering.milestones_of(events)
+    order = order_state_at(ordering, order_id, version=version, at=at)
+    events = ordering.history(order_id)[: order.version]
+    milestones = ordering.milestones_of(events)
     payment = (payment_id_for(order_id), "", "")
     document = order_document(order, milestones, payment, None)
     for dropped in ("payment", "delivery"):

@@ -13,13 +13,13 @@ from starlette.concurrency import run_in_threadpool
 
 from api.access import courier_of
 from api.auth import allow
+from api.causation import cause_of, retrying_conflicts
 from api.cursors import decode_cursor, encode_cursor
+from api.dependencies import DeliveriesApp, Idempotency, Locations, Reads, Views
 from api.idempotency import create_once
-from api.requests import cause_of, retrying_conflicts
 from api.routes.orders import summary_out
 from api.schemas.common import DeliveriesPosition, Page, Strict
 from api.schemas.orders import OrderSummaryOut
-from api.services import services_of
 from application.identity import Identity
 from application.locations import CourierPosition
 from domain.courier import Courier
@@ -79,14 +79,15 @@ def register_courier(
     body: CourierCreate,
     caller: CourierCaller,
     request: Request,
+    deliveries: DeliveriesApp,
+    idempotency: Idempotency,
     key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Any:
     """One profile per user: a second registration is a 409 (with the same Idempotency-Key
     and body, the first answer)."""
-    services = services_of(request)
 
     def create() -> tuple[int, dict[str, Any]]:
-        changed = services.tiffin.deliveries.register_courier(
+        changed = deliveries.register_courier(
             owner_id=caller.subject,
             name=body.name,
             vehicle_type=body.vehicle_type,
@@ -96,12 +97,13 @@ def register_courier(
         return 201, {**courier_out(changed.value), "position": changed.position}
 
     who = (caller.subject, "POST /v1/couriers", key)
-    return create_once(services.idempotency, who, body.model_dump(mode="json"), create)
+    return create_once(idempotency, who, body.model_dump(mode="json"), create)
 
 
 @router.put("/me/shift", response_model=CourierPublic)
-def set_shift(body: ShiftIn, caller: CourierCaller, request: Request) -> Any:
-    deliveries = services_of(request).tiffin.deliveries
+def set_shift(
+    body: ShiftIn, caller: CourierCaller, request: Request, deliveries: DeliveriesApp
+) -> Any:
     courier = deliveries.courier_of_owner(caller.subject)
     cause = cause_of(caller, request)
     # The saga may be assigning this courier a delivery at the same moment: then decide again.
@@ -110,31 +112,33 @@ def set_shift(body: ShiftIn, caller: CourierCaller, request: Request) -> Any:
 
 
 @router.put("/me/location", status_code=204)
-def report_location(body: LocationPing, caller: CourierCaller, request: Request) -> Response:
+def report_location(
+    body: LocationPing, caller: CourierCaller, deliveries: DeliveriesApp, locations: Locations
+) -> Response:
     """The courier's latest position (not an event: it goes to the location store)."""
-    services = services_of(request)
-    services.tiffin.deliveries.courier_of_owner(caller.subject)  # 404 without a profile
+    deliveries.courier_of_owner(caller.subject)  # 404 without a profile
     position = CourierPosition(courier_of(caller), Location(body.lat, body.lng), datetime.now(UTC))
-    services.tiffin.locations.record(position)
+    locations.record(position)
     return Response(status_code=204)
 
 
 @router.get("/me/deliveries", response_model=Page[CourierDeliveryOut])
 async def my_deliveries(
     caller: CourierCaller,
-    request: Request,
+    deliveries: DeliveriesApp,
+    views: Views,
+    reads: Reads,
     status: Annotated[str | None, Query(max_length=40, description="the order's status")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     min_position: DeliveriesPosition = None,
 ) -> Any:
     """The orders this courier is or was assigned, newest first (from the order summary)."""
-    services = services_of(request)
     after = decode_cursor(cursor)
-    await services.views.wait("order_summary", services.tiffin.deliveries, min_position)
+    await views.wait("order_summary", deliveries, min_position)
     page = await run_in_threadpool(
         lambda: orders_page(
-            services.reads, limit=limit, after=after, courier_id=courier_of(caller), status=status
+            reads, limit=limit, after=after, courier_id=courier_of(caller), status=status
         )
     )
     items = [

@@ -10,14 +10,16 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from api.access import courier_of, is_party
+from api.access import RestaurantOwners, courier_of, is_party
 from api.auth import allow
+from api.causation import cause_of, retrying_conflicts
+from api.dependencies import DeliveriesApp, Locations, OrderingApp, Owners
 from api.problems import ApiProblem
-from api.requests import cause_of, retrying_conflicts
 from api.schemas.common import LocationOut, location_out
-from api.services import Services, services_of
 from application.deliveries import Deliveries
 from application.identity import Identity
+from application.locations import LocationStore
+from application.ordering import Ordering
 from application.results import Changed
 from domain.delivery import COLLECTED, Delivery, DeliveryStatus
 from domain.values import Cause, Location, Role
@@ -54,10 +56,10 @@ def eta_minutes(delivery: Delivery, courier_at: Location | None) -> int | None:
     return max(1, math.ceil(km / AVERAGE_SPEED_KMH * 60))
 
 
-def delivery_document(services: Services, delivery: Delivery) -> dict[str, Any]:
+def delivery_document(locations: LocationStore, delivery: Delivery) -> dict[str, Any]:
     courier_at = None
     if delivery.courier_id is not None:
-        found = services.tiffin.locations.latest([delivery.courier_id]).get(delivery.courier_id)
+        found = locations.latest([delivery.courier_id]).get(delivery.courier_id)
         courier_at = found.location if found else None
     return {
         "id": delivery.id,
@@ -71,59 +73,88 @@ def delivery_document(services: Services, delivery: Delivery) -> dict[str, Any]:
     }
 
 
-def _visible_delivery(services: Services, caller: Identity, delivery_id: UUID) -> Delivery:
-    delivery = services.tiffin.deliveries.get_delivery(delivery_id)
+def _visible_delivery(
+    deliveries: Deliveries,
+    ordering: Ordering,
+    owners: RestaurantOwners,
+    caller: Identity,
+    delivery_id: UUID,
+) -> Delivery:
+    delivery = deliveries.get_delivery(delivery_id)
     if caller.role is Role.ADMIN:
         return delivery
     if caller.role is Role.COURIER:
         if delivery.courier_id == courier_of(caller):
             return delivery
     else:
-        order = services.tiffin.ordering.get_order(delivery.order_id)
-        if is_party(caller, order, services.restaurant_owner):
+        order = ordering.get_order(delivery.order_id)
+        if is_party(caller, order, owners):
             return delivery
     raise ApiProblem(404, f"no delivery with id {delivery_id}")
 
 
 @router.get("/{delivery_id}", response_model=DeliveryPublic)
-def get_delivery(delivery_id: UUID, caller: Reader, request: Request) -> Any:
-    services = services_of(request)
-    return delivery_document(services, _visible_delivery(services, caller, delivery_id))
+def get_delivery(
+    delivery_id: UUID,
+    caller: Reader,
+    deliveries: DeliveriesApp,
+    ordering: OrderingApp,
+    owners: Owners,
+    locations: Locations,
+) -> Any:
+    delivery = _visible_delivery(deliveries, ordering, owners, caller, delivery_id)
+    return delivery_document(locations, delivery)
 
 
 def _courier_command(
     request: Request,
     caller: Identity,
+    deliveries: Deliveries,
+    locations: LocationStore,
     delivery_id: UUID,
     command: Callable[[Deliveries, Cause], Changed[Delivery]],
 ) -> dict[str, Any]:
     """Runs ``command`` if the caller is the delivery's courier (or an admin; to any other
     courier the delivery does not exist), and answers the delivery as it is then."""
-    services = services_of(request)
-    deliveries = services.tiffin.deliveries
     delivery = deliveries.get_delivery(delivery_id)
     if caller.role is not Role.ADMIN and delivery.courier_id != courier_of(caller):
         raise ApiProblem(404, f"no delivery with id {delivery_id}")  # as if there were none
     cause = cause_of(caller, request)
     changed = retrying_conflicts(lambda: command(deliveries, cause))
-    return {**delivery_document(services, changed.value), "position": changed.position}
+    return {**delivery_document(locations, changed.value), "position": changed.position}
 
 
 @router.post("/{delivery_id}/pickup", response_model=DeliveryPublic)
-def pick_up(delivery_id: UUID, caller: CourierCaller, request: Request) -> Any:
+def pick_up(
+    delivery_id: UUID,
+    caller: CourierCaller,
+    request: Request,
+    deliveries: DeliveriesApp,
+    locations: Locations,
+) -> Any:
     return _courier_command(
         request,
         caller,
+        deliveries,
+        locations,
         delivery_id,
         lambda deliveries, cause: deliveries.pick_up(delivery_id, cause),
     )
 
 
 @router.post("/{delivery_id}/deliver", response_model=DeliveryPublic)
-def deliver(delivery_id: UUID, caller: CourierCaller, request: Request) -> Any:
+def deliver(
+    delivery_id: UUID,
+    caller: CourierCaller,
+    request: Request,
+    deliveries: DeliveriesApp,
+    locations: Locations,
+) -> Any:
     return _courier_command(
         request,
         caller,
+        deliveries,
+        locations,
         delivery_id,
         lambda deliveries, cause: deliveries.deliver(delivery_id, cause),
     )

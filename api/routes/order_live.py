@@ -8,18 +8,22 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.access import courier_of
+from api.access import RestaurantOwners, courier_of
 from api.auth import allow
+from api.dependencies import Channels, Config, HotViews, Locations, OrderingApp, Owners, Views
+from api.live_updates import OrderChannels
 from api.problems import ApiProblem
 from api.schemas.common import OrderingPosition
 from api.schemas.orders import OrderStatusOut
-from api.services import Services, services_of
 from application.identity import Identity
+from application.locations import LocationStore
+from application.ordering import Ordering
 from domain.values import Role
+from projections.key_views import KeyStore
 from projections.order_tracking import channel, tracked_order
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -30,55 +34,73 @@ KEEP_ALIVE_SECONDS = 15.0
 LOCATION_EVERY_SECONDS = 1.0
 
 
-def _visible_tracking(services: Services, caller: Identity, order_id: UUID) -> dict[str, str]:
-    """The order's hot view entry, if the caller may see the order; else 404. An order the
-    view has not taken in yet (placed a moment ago) is read from the event store instead."""
-    tracked = _tracking(services, order_id)
-    if not tracked:
-        tracked = _from_event_store(services, order_id)
-    if _may_see(services, caller, tracked):
-        return tracked
-    raise ApiProblem(404, f"no order with id {order_id}")
+class OrderTracking:
+    """Orders as the order tracking hot view has them, for the callers who may see them."""
+
+    def __init__(
+        self, hot_views: KeyStore, prefix: str, ordering: Ordering, owners: RestaurantOwners
+    ) -> None:
+        self.hot_views = hot_views
+        self.prefix = prefix
+        self.ordering = ordering
+        self.owners = owners
+
+    def visible(self, caller: Identity, order_id: UUID) -> dict[str, str]:
+        """The order's hot view entry, if the caller may see the order; else 404. An order
+        the view has not taken in yet (placed a moment ago) is read from the event store."""
+        tracked = self.current(order_id)
+        if not tracked:
+            tracked = self._from_event_store(order_id)
+        if self._may_see(caller, tracked):
+            return tracked
+        raise ApiProblem(404, f"no order with id {order_id}")
+
+    def current(self, order_id: UUID) -> dict[str, str]:
+        return tracked_order(self.hot_views, self.prefix, order_id)
+
+    def _from_event_store(self, order_id: UUID) -> dict[str, str]:
+        order, milestones = self.ordering.order_and_milestones(order_id)
+        return {
+            "status": str(order.status),
+            "customer_id": order.customer_id,
+            "restaurant_id": str(order.restaurant_id),
+            "courier_id": order.courier_id or "",
+            "status_at": max(milestones.values()).isoformat(),
+        }
+
+    def _may_see(self, caller: Identity, tracked: dict[str, str]) -> bool:
+        if caller.role in (Role.ADMIN, Role.ANALYST):
+            return True
+        if caller.role is Role.CUSTOMER:
+            return tracked.get("customer_id") == caller.subject
+        if caller.role is Role.COURIER:
+            return tracked.get("courier_id") == courier_of(caller)
+        owner = self.owners(UUID(tracked["restaurant_id"]))
+        return caller.role is Role.RESTAURANT and owner == caller.subject
 
 
-def _tracking(services: Services, order_id: UUID) -> dict[str, str]:
-    return tracked_order(services.tiffin.hot_views, services.settings.redis_prefix, order_id)
+async def order_tracking(
+    settings: Config, hot_views: HotViews, ordering: OrderingApp, owners: Owners
+) -> OrderTracking:
+    return OrderTracking(hot_views, settings.redis_prefix, ordering, owners)
 
 
-def _from_event_store(services: Services, order_id: UUID) -> dict[str, str]:
-    order, milestones = services.tiffin.ordering.order_and_milestones(order_id)
-    return {
-        "status": str(order.status),
-        "customer_id": order.customer_id,
-        "restaurant_id": str(order.restaurant_id),
-        "courier_id": order.courier_id or "",
-        "status_at": max(milestones.values()).isoformat(),
-    }
-
-
-def _may_see(services: Services, caller: Identity, tracked: dict[str, str]) -> bool:
-    if caller.role in (Role.ADMIN, Role.ANALYST):
-        return True
-    if caller.role is Role.CUSTOMER:
-        return tracked.get("customer_id") == caller.subject
-    if caller.role is Role.COURIER:
-        return tracked.get("courier_id") == courier_of(caller)
-    owner = services.restaurant_owner(UUID(tracked["restaurant_id"]))
-    return caller.role is Role.RESTAURANT and owner == caller.subject
+Tracking = Annotated[OrderTracking, Depends(order_tracking)]
 
 
 @router.get("/{order_id}/status", response_model=OrderStatusOut)
 async def order_status(
     order_id: UUID,
     caller: Reader,
-    request: Request,
+    tracking: Tracking,
+    ordering: OrderingApp,
+    views: Views,
     min_position: OrderingPosition = None,
 ) -> Any:
     """The order's status from the order tracking hot view (Redis in server mode): the cheap
     query for apps polling an order."""
-    services = services_of(request)
-    await services.views.wait("order_tracking", services.tiffin.ordering, min_position)
-    tracked = await run_in_threadpool(_visible_tracking, services, caller, order_id)
+    await views.wait("order_tracking", ordering, min_position)
+    tracked = await run_in_threadpool(tracking.visible, caller, order_id)
     return {
         "id": order_id,
         "status": tracked.get("status"),
@@ -98,24 +120,35 @@ def _sse(kind: str, data: dict[str, Any]) -> bytes:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def follow_order(order_id: UUID, caller: Party, request: Request) -> StreamingResponse:
+async def follow_order(
+    order_id: UUID,
+    caller: Party,
+    request: Request,
+    tracking: Tracking,
+    channels: Channels,
+    locations: Locations,
+) -> StreamingResponse:
     """Server-Sent Events: ``status`` on every status change (first the current one), and
     ``courier_location`` while a courier is on the way; the stream ends once the order is
     delivered, cancelled or rejected."""
-    services = services_of(request)
-    tracked = await run_in_threadpool(_visible_tracking, services, caller, order_id)
-    stream = _updates(services, request, order_id, tracked)
+    tracked = await run_in_threadpool(tracking.visible, caller, order_id)
+    stream = _updates(tracking, channels, locations, request, order_id, tracked)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
 
 async def _updates(
-    services: Services, request: Request, order_id: UUID, tracked: dict[str, str]
+    tracking: OrderTracking,
+    channels: OrderChannels,
+    locations: LocationStore,
+    request: Request,
+    order_id: UUID,
+    tracked: dict[str, str],
 ) -> AsyncIterator[bytes]:
-    name = services.settings.redis_prefix + channel(order_id)
-    async with services.channels.subscribe(name) as subscription:
+    name = tracking.prefix + channel(order_id)
+    async with channels.subscribe(name) as subscription:
         # Read again once subscribed, so that no change falls between the read and the channel.
-        now = await run_in_threadpool(_tracking, services, order_id)
+        now = await run_in_threadpool(tracking.current, order_id)
         tracked = now or tracked
         courier = tracked.get("courier_id") or None
         status = tracked.get("status", "")
@@ -132,7 +165,7 @@ async def _updates(
             elif message is not None and message.get("type") == "courier":
                 courier = message.get("courier_id") or None
             if courier is not None:
-                latest = await run_in_threadpool(services.tiffin.locations.latest, [courier])
+                latest = await run_in_threadpool(locations.latest, [courier])
                 found = latest.get(courier)
                 if found is not None and found != last_location:
                     last_location = found

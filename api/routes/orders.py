@@ -6,16 +6,25 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.access import require_role_of, require_visible
+from api.access import RestaurantOwners, require_role_of, require_visible
 from api.auth import allow
+from api.causation import cause_of, retrying_conflicts
 from api.cursors import decode_cursor, encode_cursor
+from api.dependencies import (
+    CatalogueView,
+    Documents,
+    OrderingApp,
+    Owners,
+    PaymentsApp,
+    Reads,
+    Views,
+)
 from api.idempotency import checked_key
-from api.order_documents import load_order_document, order_document
+from api.order_documents import OrderDocuments, order_document
 from api.problems import ApiProblem
-from api.requests import cause_of, retrying_conflicts
 from api.schemas.common import MAX_POSITION, OrderingPosition, Page, money_out
 from api.schemas.orders import (
     AcceptIn,
@@ -25,15 +34,16 @@ from api.schemas.orders import (
     RatingIn,
     ReasonIn,
 )
-from api.services import Services, services_of
 from application.errors import NotFound
 from application.identity import Identity
 from application.ordering import Ordering
+from application.payments import Payments
 from application.results import Changed
 from domain.errors import InvalidCommand
 from domain.order import DeliveryAddress, Order
 from domain.restaurant import LineRequest
 from domain.values import Cause, Money, Role
+from projections.catalogue import Catalogue
 from projections.order_lists import orders_page
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -49,14 +59,17 @@ def place_order(
     body: OrderCreate,
     caller: Customer,
     request: Request,
+    ordering: OrderingApp,
+    payments: PaymentsApp,
+    catalogue: CatalogueView,
+    documents: Documents,
     key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Any:
     """Places an order priced from the live menu; it awaits its UPI payment."""
-    services = services_of(request)
     address = body.delivery_address
     requests = [LineRequest(i.menu_item_id, i.quantity, i.notes) for i in body.items]
     try:
-        changed = services.tiffin.ordering.place_order(
+        changed = ordering.place_order(
             customer_id=caller.subject,
             restaurant_id=body.restaurant_id,
             requests=requests,
@@ -76,24 +89,24 @@ def place_order(
             422, str(error), errors=[{"loc": ["body", "restaurant_id"], "msg": str(error)}]
         ) from None
     except InvalidCommand as refusal:
-        raise _refused_order(services, body, refusal) from None
-    return _placed_document(services, changed)
-
-
-def _placed_document(services: Services, changed: Changed[Order]) -> dict[str, Any]:
-    order = changed.value
+        raise _refused_order(catalogue, body, refusal) from None
     if changed.position is None:  # a retry with the same key: the order as it is now
-        return load_order_document(services.tiffin, order.id)[1]
+        return documents.load(changed.value.id)[1]
+    return _placed_document(payments, changed)
+
+
+def _placed_document(payments: Payments, changed: Changed[Order]) -> dict[str, Any]:
+    order = changed.value
     milestones = {"placed_at": order.created_on}
-    payment_id, upi_uri = services.tiffin.payments.intent_for(order.id, order.total)
+    payment_id, upi_uri = payments.intent_for(order.id, order.total)
     payment = (payment_id, "pending", upi_uri)  # the saga requests it once the order is saved
     return {**order_document(order, milestones, payment, None), "position": changed.position}
 
 
-def _refused_order(services: Services, body: OrderCreate, refusal: InvalidCommand) -> ApiProblem:
+def _refused_order(catalogue: Catalogue, body: OrderCreate, refusal: InvalidCommand) -> ApiProblem:
     """The domain's refusal, with each problem the catalogue can place in the request."""
     lines = [(item.menu_item_id, item.quantity) for item in body.items]
-    problems = services.catalogue.order_problems(body.restaurant_id, lines)
+    problems = catalogue.order_problems(body.restaurant_id, lines)
     errors = [{"loc": ["body", *problem.loc], "msg": problem.msg} for problem in problems]
     return ApiProblem(422, str(refusal), errors=errors or None)
 
@@ -101,21 +114,20 @@ def _refused_order(services: Services, body: OrderCreate, refusal: InvalidComman
 @router.get("", response_model=Page[OrderSummaryOut])
 async def list_orders(
     caller: OrderLister,
-    request: Request,
+    ordering: OrderingApp,
+    views: Views,
+    reads: Reads,
     status: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     min_position: OrderingPosition = None,
 ) -> Any:
     """A customer's own orders (an admin's: everyone's), newest first."""
-    services = services_of(request)
     after = decode_cursor(cursor)
-    await services.views.wait("order_summary", services.tiffin.ordering, min_position)
+    await views.wait("order_summary", ordering, min_position)
     customer = None if caller.role is Role.ADMIN else caller.subject
     page = await run_in_threadpool(
-        lambda: orders_page(
-            services.reads, limit=limit, after=after, customer_id=customer, status=status
-        )
+        lambda: orders_page(reads, limit=limit, after=after, customer_id=customer, status=status)
     )
     return {
         "items": [summary_out(row) for row in page.rows],
@@ -142,7 +154,8 @@ def summary_out(row: Any) -> dict[str, Any]:
 def get_order(
     order_id: UUID,
     caller: Reader,
-    request: Request,
+    documents: Documents,
+    owners: Owners,
     min_position: Annotated[
         int | None,
         Query(
@@ -152,37 +165,58 @@ def get_order(
         ),
     ] = None,
 ) -> Any:
-    services = services_of(request)
-    order, document = load_order_document(services.tiffin, order_id)
-    require_visible(caller, order, services.restaurant_owner, frozenset({Role.ADMIN, Role.ANALYST}))
+    order, document = documents.load(order_id)
+    require_visible(caller, order, owners, frozenset({Role.ADMIN, Role.ANALYST}))
     return document
 
 
-def _order_command(
-    request: Request,
-    caller: Identity,
-    order_id: UUID,
-    roles: tuple[Role, ...],
-    command: Callable[[Ordering, Cause], Changed[Order]],
-) -> dict[str, Any]:
-    """Runs ``command`` if the caller is the order's party in one of ``roles`` (or an admin;
-    to anyone else the order does not exist), and answers the order as it is then."""
-    services = services_of(request)
-    ordering = services.tiffin.ordering
-    require_role_of(caller, ordering.get_order(order_id), services.restaurant_owner, *roles)
-    cause = cause_of(caller, request)
-    changed = retrying_conflicts(lambda: command(ordering, cause))
-    document = load_order_document(services.tiffin, changed.value.id)[1]
-    return {**document, "position": changed.position}
+class OrderCommand:
+    """Runs a command on an order for its party, and answers the order as it is then."""
+
+    def __init__(
+        self,
+        request: Request,
+        ordering: Ordering,
+        owners: RestaurantOwners,
+        documents: OrderDocuments,
+    ) -> None:
+        self.request = request
+        self.ordering = ordering
+        self.owners = owners
+        self.documents = documents
+
+    def __call__(
+        self,
+        caller: Identity,
+        order_id: UUID,
+        roles: tuple[Role, ...],
+        command: Callable[[Ordering, Cause], Changed[Order]],
+    ) -> dict[str, Any]:
+        """Runs ``command`` if the caller is the order's party in one of ``roles`` (or an
+        admin; to anyone else the order does not exist)."""
+        ordering = self.ordering
+        require_role_of(caller, ordering.get_order(order_id), self.owners, *roles)
+        cause = cause_of(caller, self.request)
+        changed = retrying_conflicts(lambda: command(ordering, cause))
+        document = self.documents.load(changed.value.id)[1]
+        return {**document, "position": changed.position}
+
+
+async def order_command(
+    request: Request, ordering: OrderingApp, owners: Owners, documents: Documents
+) -> OrderCommand:
+    return OrderCommand(request, ordering, owners, documents)
+
+
+RunOnOrder = Annotated[OrderCommand, Depends(order_command)]
 
 
 RESTAURANT = (Role.RESTAURANT,)
 
 
 @router.post("/{order_id}/accept", response_model=OrderPublic)
-def accept_order(order_id: UUID, body: AcceptIn, caller: Restaurant, request: Request) -> Any:
-    return _order_command(
-        request,
+def accept_order(order_id: UUID, body: AcceptIn, caller: Restaurant, run: RunOnOrder) -> Any:
+    return run(
         caller,
         order_id,
         RESTAURANT,
@@ -191,9 +225,8 @@ def accept_order(order_id: UUID, body: AcceptIn, caller: Restaurant, request: Re
 
 
 @router.post("/{order_id}/reject", response_model=OrderPublic)
-def reject_order(order_id: UUID, body: ReasonIn, caller: Restaurant, request: Request) -> Any:
-    return _order_command(
-        request,
+def reject_order(order_id: UUID, body: ReasonIn, caller: Restaurant, run: RunOnOrder) -> Any:
+    return run(
         caller,
         order_id,
         RESTAURANT,
@@ -202,9 +235,8 @@ def reject_order(order_id: UUID, body: ReasonIn, caller: Restaurant, request: Re
 
 
 @router.post("/{order_id}/ready", response_model=OrderPublic)
-def mark_ready(order_id: UUID, caller: Restaurant, request: Request) -> Any:
-    return _order_command(
-        request,
+def mark_ready(order_id: UUID, caller: Restaurant, run: RunOnOrder) -> Any:
+    return run(
         caller,
         order_id,
         RESTAURANT,
@@ -213,10 +245,9 @@ def mark_ready(order_id: UUID, caller: Restaurant, request: Request) -> Any:
 
 
 @router.post("/{order_id}/cancel", response_model=OrderPublic)
-def cancel_order(order_id: UUID, body: ReasonIn, caller: Canceller, request: Request) -> Any:
+def cancel_order(order_id: UUID, body: ReasonIn, caller: Canceller, run: RunOnOrder) -> Any:
     """Customers before acceptance; the restaurant and admins before pickup (else 409)."""
-    return _order_command(
-        request,
+    return run(
         caller,
         order_id,
         (Role.CUSTOMER, Role.RESTAURANT),
@@ -225,10 +256,9 @@ def cancel_order(order_id: UUID, body: ReasonIn, caller: Canceller, request: Req
 
 
 @router.post("/{order_id}/rating", response_model=OrderPublic)
-def rate_order(order_id: UUID, body: RatingIn, caller: Customer, request: Request) -> Any:
+def rate_order(order_id: UUID, body: RatingIn, caller: Customer, run: RunOnOrder) -> Any:
     """Once, after delivery (else 409)."""
-    return _order_command(
-        request,
+    return run(
         caller,
         order_id,
         (Role.CUSTOMER,),

@@ -11,9 +11,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.access import require_visible
 from api.auth import allow
+from api.dependencies import OrderingApp, Owners, PaymentsApp, Webhooks
 from api.problems import unauthorized
 from api.schemas.common import MoneyOut, money_out
-from api.services import services_of
 from application.identity import Identity
 from application.webhooks import InvalidSignature
 from domain.payment import Payment
@@ -46,15 +46,17 @@ class WebhookAnswer(BaseModel):
 
 
 @router.get("/{payment_id}", response_model=PaymentPublic)
-def get_payment(payment_id: UUID, caller: Reader, request: Request) -> Any:
-    services = services_of(request)
-    tiffin = services.tiffin
-    payment = tiffin.payments.load(Payment, payment_id)
-    order = tiffin.ordering.get_order(payment.order_id)
-    require_visible(
-        caller, order, services.restaurant_owner, hidden=f"no payment with id {payment_id}"
-    )
-    return payment_document(payment, tiffin.payments.history(payment_id))
+def get_payment(
+    payment_id: UUID,
+    caller: Reader,
+    payments: PaymentsApp,
+    ordering: OrderingApp,
+    owners: Owners,
+) -> Any:
+    payment = payments.load(Payment, payment_id)
+    order = ordering.get_order(payment.order_id)
+    require_visible(caller, order, owners, hidden=f"no payment with id {payment_id}")
+    return payment_document(payment, payments.history(payment_id))
 
 
 def payment_document(payment: Payment, history: list[Any]) -> dict[str, Any]:
@@ -83,14 +85,14 @@ def payment_document(payment: Payment, history: list[Any]) -> dict[str, Any]:
 @router.post("/webhook", response_model=WebhookAnswer)
 async def payment_webhook(
     request: Request,
+    webhooks: Webhooks,
     signature: Annotated[str | None, Header(alias="Tiffin-Signature")] = None,
 ) -> Any:
     """Signed gateway events (no bearer token): a bad signature or a stale one is a 401 and
     changes nothing; the same event again changes nothing more; a wrong amount is a 422."""
-    services = services_of(request)
     body = await request.body()
     try:
-        outcome = await run_in_threadpool(services.tiffin.webhooks.receive, signature, body)
+        outcome = await run_in_threadpool(webhooks.receive, signature, body)
     except InvalidSignature as error:
         raise unauthorized(str(error)) from None
     return {"outcome": str(outcome)}

@@ -10,10 +10,21 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.access import RestaurantOwners
 from api.auth import Caller, allow
+from api.causation import cause_of, retrying_conflicts
+from api.dependencies import (
+    CatalogueView,
+    Config,
+    HotViews,
+    Idempotency,
+    OrderingApp,
+    Owners,
+    RestaurantsApp,
+    Views,
+)
 from api.idempotency import create_once
 from api.problems import ApiProblem
-from api.requests import cause_of, retrying_conflicts
 from api.schemas.common import OrderingPosition, Page, RestaurantsPosition
 from api.schemas.restaurants import (
     MenuItemChange,
@@ -25,7 +36,6 @@ from api.schemas.restaurants import (
     item_out,
     restaurant_out,
 )
-from api.services import Services, services_of
 from application.identity import Identity
 from domain.errors import UnknownMenuItem
 from domain.values import Location, Role
@@ -36,23 +46,24 @@ Owner = Annotated[Identity, allow(Role.RESTAURANT)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
-def _require_owner(services: Services, caller: Identity, restaurant_id: UUID) -> None:
+def _require_owner(owners: RestaurantOwners, caller: Identity, restaurant_id: UUID) -> None:
     """Only the restaurant's owner (or an admin) may change it; to others it is not found."""
-    if caller.role is Role.ADMIN:
-        services.tiffin.restaurants.get_restaurant(restaurant_id)  # 404 if there is none
-        return
-    if services.restaurant_owner(restaurant_id) != caller.subject:
+    owner = owners(restaurant_id)  # 404 if there is none
+    if caller.role is not Role.ADMIN and owner != caller.subject:
         raise ApiProblem(404, f"no restaurant with id {restaurant_id}")  # as if there were none
 
 
 @router.post("", status_code=201, response_model=RestaurantPublic)
 def register_restaurant(
-    body: RestaurantCreate, caller: Owner, request: Request, key: IdempotencyKey = None
+    body: RestaurantCreate,
+    caller: Owner,
+    request: Request,
+    restaurants: RestaurantsApp,
+    idempotency: Idempotency,
+    key: IdempotencyKey = None,
 ) -> Any:
-    services = services_of(request)
-
     def create() -> tuple[int, dict[str, Any]]:
-        changed = services.tiffin.restaurants.register_restaurant(
+        changed = restaurants.register_restaurant(
             owner_id=caller.subject,
             name=body.name,
             cuisine=body.cuisine,
@@ -68,13 +79,15 @@ def register_restaurant(
         }
 
     who = (caller.subject, "POST /v1/restaurants", key)
-    return create_once(services.idempotency, who, body.model_dump(mode="json"), create)
+    return create_once(idempotency, who, body.model_dump(mode="json"), create)
 
 
 @router.get("", response_model=Page[RestaurantPublic])
 async def list_restaurants(
-    request: Request,
     caller: Caller,
+    restaurants: RestaurantsApp,
+    catalogue: CatalogueView,
+    views: Views,
     cuisine: Annotated[str | None, Query(max_length=80)] = None,
     online: bool | None = None,
     near: Annotated[
@@ -85,12 +98,9 @@ async def list_restaurants(
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,9}$")] = None,
     min_position: RestaurantsPosition = None,
 ) -> Any:
-    services = services_of(request)
-    await services.views.wait("catalogue", services.tiffin.restaurants, min_position)
+    await views.wait("catalogue", restaurants, min_position)
     point = _point(near)
-    found = await run_in_threadpool(
-        services.catalogue.restaurants, online, cuisine, point, radius_km
-    )
+    found = await run_in_threadpool(catalogue.restaurants, online, cuisine, point, radius_km)
     start = int(cursor or 0)
     page = found[start : start + limit]
     more = start + limit < len(found)
@@ -111,22 +121,31 @@ def _point(near: str | None) -> Location | None:
 
 @router.get("/{restaurant_id}", response_model=RestaurantPublic)
 async def get_restaurant(
-    restaurant_id: UUID, request: Request, caller: Caller, min_position: RestaurantsPosition = None
+    restaurant_id: UUID,
+    caller: Caller,
+    restaurants: RestaurantsApp,
+    catalogue: CatalogueView,
+    views: Views,
+    min_position: RestaurantsPosition = None,
 ) -> Any:
-    services = services_of(request)
-    await services.views.wait("catalogue", services.tiffin.restaurants, min_position)
-    found = await run_in_threadpool(services.catalogue.restaurant, restaurant_id)
+    await views.wait("catalogue", restaurants, min_position)
+    found = await run_in_threadpool(catalogue.restaurant, restaurant_id)
     if found is None:
         raise ApiProblem(404, f"no restaurant with id {restaurant_id}")
     return restaurant_out(found, found.menu)
 
 
 @router.put("/{restaurant_id}/status", response_model=RestaurantPublic)
-def set_status(restaurant_id: UUID, body: RestaurantStatus, caller: Owner, request: Request) -> Any:
-    services = services_of(request)
-    _require_owner(services, caller, restaurant_id)
+def set_status(
+    restaurant_id: UUID,
+    body: RestaurantStatus,
+    caller: Owner,
+    request: Request,
+    restaurants: RestaurantsApp,
+    owners: Owners,
+) -> Any:
+    _require_owner(owners, caller, restaurant_id)
     cause = cause_of(caller, request)
-    restaurants = services.tiffin.restaurants
     changed = retrying_conflicts(lambda: restaurants.set_online(restaurant_id, body.online, cause))
     restaurant = changed.value
     return {**restaurant_out(restaurant, restaurant.menu.values()), "position": changed.position}
@@ -138,13 +157,15 @@ def add_menu_item(
     body: MenuItemCreate,
     caller: Owner,
     request: Request,
+    restaurants: RestaurantsApp,
+    owners: Owners,
+    idempotency: Idempotency,
     key: IdempotencyKey = None,
 ) -> Any:
-    services = services_of(request)
-    _require_owner(services, caller, restaurant_id)
+    _require_owner(owners, caller, restaurant_id)
 
     def create() -> tuple[int, dict[str, Any]]:
-        changed = services.tiffin.restaurants.add_menu_item(
+        changed = restaurants.add_menu_item(
             restaurant_id,
             name=body.name,
             price=body.price.value(),
@@ -156,20 +177,24 @@ def add_menu_item(
         return 201, {**item_out(changed.value), "position": changed.position}
 
     who = (caller.subject, f"POST /v1/restaurants/{restaurant_id}/menu/items", key)
-    return create_once(services.idempotency, who, body.model_dump(mode="json"), create)
+    return create_once(idempotency, who, body.model_dump(mode="json"), create)
 
 
 @router.patch("/{restaurant_id}/menu/items/{item_id}", response_model=MenuItemPublic)
 def change_menu_item(
-    restaurant_id: UUID, item_id: UUID, body: MenuItemChange, caller: Owner, request: Request
+    restaurant_id: UUID,
+    item_id: UUID,
+    body: MenuItemChange,
+    caller: Owner,
+    request: Request,
+    restaurants: RestaurantsApp,
+    owners: Owners,
 ) -> Any:
-    services = services_of(request)
-    _require_owner(services, caller, restaurant_id)
+    _require_owner(owners, caller, restaurant_id)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     if "price" in changes:
         changes["price"] = body.price.value() if body.price else None
     cause = cause_of(caller, request)
-    restaurants = services.tiffin.restaurants
     with _menu_item(item_id):
         changed = retrying_conflicts(
             lambda: restaurants.change_menu_item(restaurant_id, item_id, cause=cause, **changes)
@@ -188,12 +213,15 @@ def _menu_item(item_id: UUID) -> Iterator[None]:
 
 @router.delete("/{restaurant_id}/menu/items/{item_id}", status_code=204)
 def remove_menu_item(
-    restaurant_id: UUID, item_id: UUID, caller: Owner, request: Request
+    restaurant_id: UUID,
+    item_id: UUID,
+    caller: Owner,
+    request: Request,
+    restaurants: RestaurantsApp,
+    owners: Owners,
 ) -> Response:
-    services = services_of(request)
-    _require_owner(services, caller, restaurant_id)
+    _require_owner(owners, caller, restaurant_id)
     cause = cause_of(caller, request)
-    restaurants = services.tiffin.restaurants
     with _menu_item(item_id):
         retrying_conflicts(lambda: restaurants.remove_menu_item(restaurant_id, item_id, cause))
     return Response(status_code=204)
@@ -203,16 +231,19 @@ def remove_menu_item(
 async def restaurant_orders(
     restaurant_id: UUID,
     caller: Owner,
-    request: Request,
+    owners: Owners,
+    ordering: OrderingApp,
+    views: Views,
+    hot_views: HotViews,
+    settings: Config,
     status: Annotated[str | None, Query(max_length=40)] = None,
     min_position: OrderingPosition = None,
 ) -> Any:
     """The restaurant's open orders, oldest paid first (the restaurant queue hot view)."""
-    services = services_of(request)
-    await run_in_threadpool(_require_owner, services, caller, restaurant_id)
-    await services.views.wait("restaurant_queue", services.tiffin.ordering, min_position)
-    prefix = services.settings.redis_prefix
-    queue = await run_in_threadpool(open_orders, services.tiffin.hot_views, prefix, restaurant_id)
+    await run_in_threadpool(_require_owner, owners, caller, restaurant_id)
+    await views.wait("restaurant_queue", ordering, min_position)
+    prefix = settings.redis_prefix
+    queue = await run_in_threadpool(open_orders, hot_views, prefix, restaurant_id)
     items = [
         {"order_id": order_id, "status": state, "since": since}
         for order_id, state, since in queue

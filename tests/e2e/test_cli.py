@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from application.bootstrap import bootstrap
 from application.settings import load_settings
 from domain.payment import payment_id_for
 from domain.values import Role
 from tests.scenario import DELIVERED_ORDER_EVENTS, cause, open_kitchen, place
+from wiring.bootstrap import bootstrap
 
 TIFFIN = shutil.which("tiffin", path=str(Path(sys.executable).parent)) or shutil.which("tiffin")
 
@@ -150,7 +150,7 @@ def test_a_view_is_rebuilt_with_a_progress_bar_and_switched_to(environ: dict[str
 
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert re.search(r"^rebuilt order_summary: \d+ events in .* 0 parked", rebuilt.stdout, re.M)
-    assert re.search(r"rebuilding order_summary \[#+\] 100%", rebuilt.stderr)
+    assert re.search(r"rebuilding order_summary .*━+.* 100%", rebuilt.stderr)
     with bootstrap(load_settings(environ)) as tiffin:
         assert summary_rows(tiffin) == before
         ordering_head = tiffin.ordering.recorder.max_notification_id()

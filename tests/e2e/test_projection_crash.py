@@ -23,9 +23,7 @@ from uuid import UUID
 
 import psycopg
 
-from application.bootstrap import Tiffin, bootstrap
 from application.runtime import Runtime
-from application.workers import open_views, projector
 from domain.courier import Courier
 from domain.values import Cause, Money, Role
 from projections.key_views import KeyViews
@@ -36,6 +34,8 @@ from tests.postgres import fresh_schema
 from tests.redis_server import REDIS_URL, scratch_prefix
 from tests.scenario import SAGA, Kitchen, cause, courier_on_shift, gateway_says, open_kitchen, place
 from tests.view_digest import TableDigest, view_digest
+from wiring.bootstrap import Tiffin, bootstrap
+from wiring.workers import open_views, projector
 
 KILLS = 50
 KITCHENS = 3

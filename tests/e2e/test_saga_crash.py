@@ -23,7 +23,6 @@ from uuid import UUID, uuid4
 import pytest
 from redis import Redis
 
-from application.bootstrap import Tiffin, bootstrap
 from application.errors import NotFound
 from domain.errors import DomainError
 from domain.order import Order, OrderStatus
@@ -32,6 +31,7 @@ from domain.values import Role
 from tests.e2e.workers import Workers, settings_of, worker_environ
 from tests.fakes.upi_gateway import FakeGateway
 from tests.scenario import Kitchen, cause, courier_on_shift, gateway_says, open_kitchen, place
+from wiring.bootstrap import Tiffin, bootstrap
 
 ORDERS = 200
 KILLS = 20

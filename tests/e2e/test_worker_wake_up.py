@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from application.bootstrap import bootstrap
-from application.workers import projector
 from domain.values import Role
 from tests.e2e.workers import Workers, settings_of, worker_environ
 from tests.scenario import cause, open_kitchen, place
+from wiring.bootstrap import bootstrap
+from wiring.workers import projector
 
 POLL_SECONDS = 60  # the most allowed: a worker relying on its poll would be that late
 WITHIN_SECONDS = 20

@@ -14,11 +14,9 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from application.bootstrap import Tiffin
 from application.errors import NotFound
 from application.history import order_history
 from application.runtime import Runtime
-from application.workers import projector
 from domain.delivery import delivery_id_for
 from domain.errors import (
     InvalidQuantity,
@@ -41,6 +39,8 @@ from tests.scenario import (
     open_kitchen,
     place,
 )
+from wiring.bootstrap import Tiffin
+from wiring.workers import projector
 
 STAGES = ("placed", "paid", "accepted", "ready", "picked_up", "delivered")
 MEDIAN = (  # portable (SQLite and PostgreSQL); PostgreSQL alone has percentile_cont

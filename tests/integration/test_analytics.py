@@ -22,9 +22,7 @@ from typing import Any
 
 import pytest
 
-from application.bootstrap import Tiffin
 from application.runtime import Runtime
-from application.workers import projector
 from domain.delivery import delivery_id_for
 from domain.order import Order, OrderStatus
 from domain.restaurant import LineRequest
@@ -38,6 +36,8 @@ from projections.analytics import (
     csv_lines,
 )
 from tests.scenario import HOME, Kitchen, cause, courier_on_shift, gateway_says, open_kitchen
+from wiring.bootstrap import Tiffin
+from wiring.workers import projector
 
 VIEWS = ("order_summary", "daily_sales", "courier_performance")
 DAY = timedelta(days=1)

@@ -17,7 +17,6 @@ from eventsourcing.application import Application
 from adapters.event_positions import StoredEventPositions
 from adapters.group_commit import GroupCommitRecorder
 from application.audit import InvalidPointInTime, NoSuchState, order_state_at
-from application.bootstrap import Tiffin
 from application.errors import NotFound
 from application.history import order_history
 from application.runtime import Runtime
@@ -32,6 +31,7 @@ from tests.scenario import (
     open_kitchen,
     place,
 )
+from wiring.bootstrap import Tiffin
 
 MICROSECOND = timedelta(microseconds=1)
 

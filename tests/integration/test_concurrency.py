@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from application.bootstrap import Tiffin, bootstrap
 from application.errors import ConcurrentChange
 from application.settings import load_settings
 from domain.order import Order, OrderStatus
 from domain.restaurant import LineRequest
 from domain.values import Role
 from tests.scenario import SAGA, cause, open_kitchen, place
+from wiring.bootstrap import Tiffin, bootstrap
 
 WRITERS = 20
 

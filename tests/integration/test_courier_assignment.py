@@ -9,13 +9,13 @@ from collections import Counter
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from application.bootstrap import Tiffin, bootstrap
 from application.runtime import Runtime, SagaStep
 from application.settings import Settings
 from domain.delivery import DeliveryStatus
 from domain.order import Order
 from domain.values import Cause, Role
 from tests.scenario import ManualClock, cause, courier_on_shift, gateway_says, open_kitchen, place
+from wiring.bootstrap import Tiffin, bootstrap
 
 ORDERS, COURIERS = 50, 10
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from application.bootstrap import bootstrap
 from application.settings import load_settings
 from domain.values import Role
 from tests.scenario import HOME, cause, open_kitchen, place
+from wiring.bootstrap import bootstrap
 
 SECRETS = (HOME.line1.encode(), HOME.phone.encode())
 

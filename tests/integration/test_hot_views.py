@@ -18,9 +18,7 @@ import pytest
 from redis import Redis
 
 from adapters.memory_views import MemoryViews
-from application.bootstrap import Tiffin, bootstrap
 from application.settings import load_settings
-from application.workers import live_view, projector
 from domain.values import Role
 from projections.order_tracking import ORDER_TRACKING, tracked_order
 from projections.projector import PositionMoved
@@ -29,6 +27,8 @@ from projections.registry import HOT_VIEWS
 from projections.restaurant_queue import open_orders
 from tests.redis_server import REDIS_URL, scratch_prefix
 from tests.scenario import ManualClock, cause, courier_on_shift, gateway_says, open_kitchen, place
+from wiring.bootstrap import Tiffin, bootstrap
+from wiring.workers import live_view, projector
 
 
 @pytest.fixture(params=["in-process", "redis"])

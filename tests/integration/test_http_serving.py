@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.serialization import (
 from cryptography.x509.oid import NameOID
 
 from adapters.tls_certificate import ensure_certificate
-from api.h3_client import H3Client, H3ConnectionError
+from cli.h3_client import H3Client, H3ConnectionError
 from tests.fakes.echo_app import SLOW_STARTED_LINE
 from tests.http_servers import REPO_ROOT, RunningServer, echo_server, free_port
 
@@ -259,7 +259,7 @@ def test_certificate_is_regenerated_when_unreadable_or_not_matching_its_key(
 def tiffin_call(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {name: value for name, value in os.environ.items() if not name.startswith("TIFFIN_")}
     return subprocess.run(
-        [sys.executable, "-m", "api.call_command", *args],
+        [sys.executable, "-m", "cli.call", *args],
         cwd=REPO_ROOT,
         env={**clean, **(env or {})},
         capture_output=True,

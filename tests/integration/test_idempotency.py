@@ -7,11 +7,11 @@ from uuid import uuid4
 
 import pytest
 
-from application.bootstrap import Tiffin
 from application.errors import IdempotencyKeyReused
 from domain.restaurant import LineRequest
 from domain.values import Role
 from tests.scenario import HOME, cause, open_kitchen, place
+from wiring.bootstrap import Tiffin
 
 RETRIES = 20
 

@@ -6,7 +6,6 @@ from uuid import uuid4
 
 import pytest
 
-from application.bootstrap import Tiffin
 from application.errors import NotFound
 from application.history import order_history
 from application.results import Changed
@@ -32,6 +31,7 @@ from tests.scenario import (
     open_kitchen,
     place,
 )
+from wiring.bootstrap import Tiffin
 
 
 def deliver(tiffin: Tiffin, saga: Runtime) -> tuple[str, Changed[Order]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from application.bootstrap import Tiffin
 from application.runtime import Runtime
 from application.settings import Settings
 from application.work import PARKED, SCHEDULED
@@ -13,6 +12,7 @@ from domain.payment import Payment, PaymentStatus, payment_id_for
 from domain.values import Role
 from tests.fakes.upi_gateway import FakeGateway, paying_through
 from tests.scenario import ManualClock, cause, open_kitchen, place
+from wiring.bootstrap import Tiffin
 
 MAX_ATTEMPTS = 4
 

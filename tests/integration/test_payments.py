@@ -6,12 +6,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from application.bootstrap import Tiffin
 from application.errors import ConcurrentChange
 from domain.errors import AmountMismatch, RefundAlreadyRequested, RefundExceedsCapture
 from domain.payment import Payment, PaymentStatus, payment_id_for
 from domain.values import Money
 from tests.scenario import SAGA, pending_payment
+from wiring.bootstrap import Tiffin
 
 
 @pytest.fixture

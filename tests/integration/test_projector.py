@@ -8,9 +8,7 @@ from typing import Any
 import pytest
 
 from adapters.sql import create_tables
-from application.bootstrap import Tiffin
 from application.runtime import Runtime
-from application.workers import projector
 from domain.order import OrderStatus
 from domain.restaurant import LineRequest
 from domain.values import Role
@@ -18,6 +16,8 @@ from projections.projector import Projection, Projector
 from projections.sql_views import TRACKING_TABLES, SqlViews
 from projections.views import Run
 from tests.scenario import HOME, cause, courier_on_shift, gateway_says, open_kitchen, place
+from wiring.bootstrap import Tiffin
+from wiring.workers import projector
 
 SHIFTS = 10_000
 POISON_VERSION = 4_321

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from application.bootstrap import Tiffin
 from application.runtime import Runtime
-from application.workers import live_view, open_views, projector
 from domain.values import Role
 from projections.projector import PositionMoved, Projector
 from projections.rebuild import rebuild
 from projections.sql_views import SqlViews
 from projections.views import SqlDatabase
 from tests.scenario import cause, open_kitchen, place
+from wiring.bootstrap import Tiffin
+from wiring.workers import live_view, open_views, projector
 
 WAIT = 30.0
 

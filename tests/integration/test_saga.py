@@ -13,7 +13,6 @@ from uuid import UUID
 
 import pytest
 
-from application.bootstrap import Tiffin
 from application.deadlines import DeadlineFiring, DeadlineTimes
 from application.errors import NotFound
 from application.runtime import Runtime
@@ -35,6 +34,7 @@ from tests.scenario import (
     open_kitchen,
     place,
 )
+from wiring.bootstrap import Tiffin
 
 
 @pytest.fixture

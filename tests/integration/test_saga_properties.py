@@ -40,7 +40,6 @@ from hypothesis.stateful import (
 )
 
 from application import deadlines
-from application.bootstrap import Tiffin, bootstrap
 from application.errors import NotFound
 from application.runtime import Component, Runtime
 from application.settings import load_settings
@@ -61,6 +60,7 @@ from tests.scenario import (
     open_kitchen,
     place,
 )
+from wiring.bootstrap import Tiffin, bootstrap
 
 MAX_ORDERS = 3  # one more than couriers: some order may wait for a courier to come free
 REFUSALS = (DomainError, NotFound)

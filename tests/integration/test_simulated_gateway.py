@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from adapters.simulated_gateway import SimulatedUpiGateway
-from application.bootstrap import Tiffin
 from application.gateway import CollectRequest, RefundRequest
 from application.webhooks import PaymentWebhooks, WebhookSignatures
 from domain.payment import PaymentStatus
 from tests.scenario import SAGA, pending_payment
+from wiring.bootstrap import Tiffin
 
 SECRET = b"simulated-secret"
 

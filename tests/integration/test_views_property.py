@@ -42,11 +42,9 @@ from hypothesis.stateful import (
 )
 
 from application import deadlines
-from application.bootstrap import Tiffin, bootstrap
 from application.errors import NotFound
 from application.runtime import Component, Runtime
 from application.settings import load_settings
-from application.workers import leaders_of, live_view, projector
 from domain.errors import DomainError
 from domain.order import OrderStatus
 from domain.payment import payment_id_for
@@ -69,6 +67,8 @@ from tests.scenario import (
     open_kitchen,
     place,
 )
+from wiring.bootstrap import Tiffin, bootstrap
+from wiring.workers import leaders_of, live_view, projector
 
 Row = dict[str, Any]
 Table = dict[tuple[Any, ...], Row]

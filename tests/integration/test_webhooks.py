@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from application.bootstrap import Tiffin
 from application.webhooks import (
     InvalidSignature,
     MalformedWebhook,
@@ -22,6 +21,7 @@ from domain.errors import AmountMismatch
 from domain.payment import Payment, PaymentStatus
 from domain.values import Money
 from tests.scenario import SAGA, pending_payment
+from wiring.bootstrap import Tiffin
 
 SECRET = b"test-webhook-secret"
 NOW = 1_790_000_000

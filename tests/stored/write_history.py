@@ -15,7 +15,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from application.bootstrap import Tiffin, bootstrap
 from application.settings import load_settings
 from domain.courier import Courier
 from domain.delivery import Delivery, delivery_id_for
@@ -31,6 +30,7 @@ from tests.scenario import (
     open_kitchen,
     place,
 )
+from wiring.bootstrap import Tiffin, bootstrap
 
 EVENT_STORES = ("restaurants", "ordering", "payments", "deliveries")
 

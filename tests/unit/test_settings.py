@@ -10,8 +10,8 @@ import pytest
 from adapters.event_store import event_store_env
 from adapters.http_gateway import HttpUpiGateway
 from adapters.simulated_gateway import SimulatedUpiGateway
-from application.bootstrap import bootstrap
 from application.settings import ConfigurationError, load_settings
+from wiring.bootstrap import bootstrap
 
 
 def test_no_configuration_is_the_embedded_default() -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from api.h3_client import H3ConnectionError, h3_request
 from application.settings import ConfigurationError, Settings, load_settings
+from cli.h3_client import H3ConnectionError, h3_request
 
 TOKEN_VARIABLE = "TIFFIN_TOKEN"  # noqa: S105 (the variable's name, not a token)
 LOOPBACK_FOR_WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
@@ -146,7 +146,7 @@ def add_commands(commands: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``tiffin call`` on its own: ``python -m api.call_command METHOD PATH ...``."""
+    """``tiffin call`` on its own: ``python -m cli.call METHOD PATH ...``."""
     parser = argparse.ArgumentParser(prog="tiffin")
     add_commands(parser.add_subparsers(dest="command", required=True))
     try:

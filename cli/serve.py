@@ -9,29 +9,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from adapters.tls_certificate import ensure_certificate
-from api.app import create_app
-from api.server import hypercorn_config, run_server
 from application.settings import Settings, load_settings
+from wiring.serving import serve
 
 
-def certificate_of(settings: Settings) -> tuple[Path, Path, bool]:
-    """The configured certificate and key, or the self-signed pair made in the data dir
-    (True when it is that one)."""
-    if settings.tls_cert is not None and settings.tls_key is not None:
-        return settings.tls_cert, settings.tls_key, False
-    cert, key = ensure_certificate(settings.data_dir)
-    return cert, key, True
-
-
-def serve(args: argparse.Namespace) -> int:
+def run_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    cert, key, generated = certificate_of(settings)
-    config = hypercorn_config(
-        settings.host, settings.port, cert, key, graceful_seconds=args.graceful_seconds
+    serve(
+        settings,
+        args.graceful_seconds,
+        on_ready=lambda cert, generated: _welcome(settings, cert, generated),
     )
-    run_server(create_app(settings), config, on_ready=lambda: _welcome(settings, cert, generated))
     print("tiffin serve: stopped", flush=True)
     return 0
 
@@ -73,4 +62,4 @@ def add_commands(commands: Any) -> None:
         metavar="S",
         help="on SIGTERM, how long requests in flight may take to finish (default 10)",
     )
-    parser.set_defaults(run=serve)
+    parser.set_defaults(run=run_serve)

@@ -10,13 +10,16 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from api.progress_bar import ProgressBar
-from application.bootstrap import bootstrap
 from application.settings import Settings, load_settings
-from application.workers import live_view, projector
+from cli.output import print_table, progress_bar
 from projections.metrics import register_lag
+from projections.projector import Parked
 from projections.rebuild import rebuild
 from projections.registry import EVERY_VIEW, HOT_VIEWS, PROJECTIONS
+from wiring.bootstrap import bootstrap
+from wiring.workers import live_view, projector
+
+STATUS_COLUMNS = ("projection", "log", "position", "head", "lag events", "lag s", "parked")
 
 
 def shared_views(settings: Settings) -> list[str]:
@@ -39,23 +42,21 @@ def refuse_in_process(settings: Settings, name: str) -> int | None:
 
 def show_status(_: argparse.Namespace) -> int:
     settings = load_settings()
+    rows: list[tuple[object, ...]] = []
+    all_parked: list[Parked] = []
     with bootstrap(settings) as tiffin:
-        print(
-            f"{'projection':<20} {'log':<11} {'position':>9} {'head':>9} "
-            f"{'lag events':>10} {'lag s':>8} {'parked':>6}"
-        )
         now = time.time()
         for name in shared_views(settings):
             running = projector(tiffin, tiffin.views(), name)
             parked = running.parked()
+            all_parked.extend(parked)
             for lag in running.lag(now):
                 stuck = sum(p.leader == lag.leader for p in parked)
-                print(
-                    f"{name:<20} {lag.leader:<11} {lag.position:>9} {lag.head:>9} "
-                    f"{lag.events:>10} {lag.seconds:>8.1f} {stuck:>6}"
-                )
-            for item in parked:
-                print(f"  parked: {item.leader} {item.position} {item.topic}: {item.error}")
+                seconds = f"{lag.seconds:.1f}"
+                rows.append((name, lag.leader, lag.position, lag.head, lag.events, seconds, stuck))
+    print_table(STATUS_COLUMNS, rows, right=STATUS_COLUMNS[2:])
+    for item in all_parked:
+        print(f"  parked: {item.leader} {item.position} {item.topic}: {item.error}")
     return 0
 
 
@@ -65,12 +66,11 @@ def rebuild_view(arguments: argparse.Namespace) -> int:
         return refused
     with bootstrap(settings) as tiffin:
         live = projector(tiffin, tiffin.views(), name)
-        bar = ProgressBar(f"rebuilding {name}", "positions")
-        rebuilt = rebuild(
-            live.projection, live.leaders, live_view(tiffin, tiffin.views(), name), bar
-        )
-        reached = sum(live.position(leader.name) for leader in live.leaders)
-        bar.finish(reached, reached)
+        with progress_bar(f"rebuilding {name}", "positions") as advance:
+            shadow = live_view(tiffin, tiffin.views(), name)
+            rebuilt = rebuild(live.projection, live.leaders, shadow, advance)
+            reached = sum(live.position(leader.name) for leader in live.leaders)
+            advance(reached, reached)
     rate = rebuilt.events / max(rebuilt.seconds, 1e-9)
     print(
         f"rebuilt {name}: {rebuilt.events:,} events in {rebuilt.seconds:.1f} s ({rate:,.0f}/s),"

@@ -5,26 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from adapters.platform_tokens import MIN_SECRET_BYTES, PlatformTokens
-from adapters.secrets import configured_or_generated
 from application.identity import MAX_SUBJECT_LENGTH, TOKEN_ROLES
-from application.settings import ConfigurationError, Settings, load_settings
+from application.settings import load_settings
 from domain.values import Role
+from wiring.tokens import platform_tokens
 
-JWT_FILE_STEM = "jwt"  # <data dir>/jwt.secret when TIFFIN_JWT_SECRET is unset
 MAX_TTL_SECONDS = 30 * 24 * 3600
 
 
-def platform_secret(settings: Settings) -> bytes:
-    """TIFFIN_JWT_SECRET, or the secret generated once into the data directory."""
-    secret = configured_or_generated(settings.jwt_secret, settings.data_dir, JWT_FILE_STEM)
-    if len(secret) < MIN_SECRET_BYTES:
-        raise ConfigurationError(f"TIFFIN_JWT_SECRET: must be at least {MIN_SECRET_BYTES} bytes")
-    return secret
-
-
 def mint_token(args: argparse.Namespace) -> int:
-    tokens = PlatformTokens(platform_secret(load_settings()))
+    tokens = platform_tokens(load_settings())
     print(tokens.issue(args.sub, Role(args.role), ttl_seconds=args.ttl))
     return 0
 

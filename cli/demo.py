@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import uuid4
 
-from application.bootstrap import Tiffin
 from application.errors import NotFound
 from application.history import HistoryEntry, order_history
 from application.locations import CourierPosition
+from application.settings import load_settings
 from domain.delivery import Delivery
 from domain.order import DeliveryAddress, OrderStatus
 from domain.restaurant import LineRequest
 from domain.values import Cause, Location, Money, Role
+from wiring.bootstrap import Tiffin, bootstrap
 
 Say = Callable[[str], None]
 T = TypeVar("T")
@@ -138,3 +140,27 @@ def run_demo(tiffin: Tiffin, say: Say = print) -> list[HistoryEntry]:
             f"{entry.version:>2}  {entry.type:<16} {entry.actor_role}:{entry.actor_id}"
         )
     return history
+
+
+def play_demo(_: argparse.Namespace) -> int:
+    settings = load_settings()
+    where = f"SQLite files in {settings.data_dir}" if settings.embedded else "PostgreSQL"
+    print(f"tiffin demo: event store on {where}", flush=True)
+    with bootstrap(settings) as tiffin:
+        runtime = tiffin.runtime()
+        runtime.start()
+        try:
+            run_demo(tiffin, lambda line: print(line, flush=True))
+        finally:
+            runtime.stop()
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="deliver one order end to end and print its event history",
+        description="Registers a restaurant and a courier, places an order, drives it through "
+        "payment, acceptance, assignment, pickup and delivery, then prints its history.",
+    )
+    demo.set_defaults(run=play_demo)

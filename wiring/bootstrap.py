@@ -26,16 +26,16 @@ from application.restaurants import Restaurants
 from application.runtime import Runtime
 from application.settings import Settings
 from application.webhooks import PaymentWebhooks, WebhookSignatures
-from application.workers import (
+from domain.values import Money
+from projections.key_views import KeyStore
+from projections.views import SqlDatabase
+from wiring.workers import (
     COMPONENTS,
     ClosableWorkStore,
     build_runtime,
     open_views,
     open_work_store,
 )
-from domain.values import Money
-from projections.key_views import KeyStore
-from projections.views import SqlDatabase
 
 Clock = Callable[[], float]
 

@@ -19,7 +19,7 @@ from application.settings import Settings
 from application.work import EventChanges, WorkQueue
 
 if TYPE_CHECKING:
-    from application.bootstrap import Tiffin
+    from wiring.bootstrap import Tiffin
 
 from projections.key_views import KeyViews
 from projections.projector import Apply, Projection, Projector

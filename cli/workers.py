@@ -11,10 +11,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from application.bootstrap import bootstrap
 from application.settings import load_settings
 from application.work import PARKED
-from application.workers import COMPONENTS
+from cli.output import print_table
+from wiring.bootstrap import bootstrap
+from wiring.workers import COMPONENTS
 
 QUEUES = ("deadlines", "outbox")
 
@@ -42,15 +43,20 @@ def list_work(args: argparse.Namespace) -> int:
     with bootstrap(load_settings()) as tiffin:
         store = tiffin.work_store()
         status = PARKED if args.parked else None
-        rows = [item for queue in args.queue or QUEUES for item in store.items(queue, status)]
-        print(f"{'queue':<10} {'key':<58} {'status':<9} {'tries':>5}  due (UTC)            error")
-        for item in rows:
-            due = datetime.fromtimestamp(item.due_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-            print(
-                f"{item.queue:<10} {item.key:<58} {item.status:<9} {item.attempts:>5}  "
-                f"{due:<20} {item.last_error}"
-            )
-        print(f"{len(rows)} item(s)")
+        items = [item for queue in args.queue or QUEUES for item in store.items(queue, status)]
+    rows = [
+        (
+            item.queue,
+            item.key,
+            item.status,
+            item.attempts,
+            datetime.fromtimestamp(item.due_at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            item.last_error or "",
+        )
+        for item in items
+    ]
+    print_table(("queue", "key", "status", "tries", "due (UTC)", "error"), rows, right=["tries"])
+    print(f"{len(rows)} item(s)")
     return 0
 
 

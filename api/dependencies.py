@@ -1,0 +1,98 @@
+"""What the routes use, and how each route asks for it.
+
+The composition root (``wiring.http_app``) builds one ``ApiParts`` per app in the app's
+lifespan and keeps it on ``app.state``. A route names what it uses in its signature through the
+``Annotated`` aliases below (``ordering: OrderingApp``), never the whole of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from prometheus_client import CollectorRegistry
+
+from api.access import RestaurantOwners
+from api.idempotency import IdempotencyStore
+from api.live_updates import OrderChannels
+from api.order_documents import OrderDocuments
+from api.rate_limiting import RouteLimits
+from api.view_reads import ViewReads
+from application.deliveries import Deliveries
+from application.history import EventPositions
+from application.identity import BearerVerifier
+from application.locations import LocationStore
+from application.ordering import Ordering
+from application.payments import Payments
+from application.restaurants import Restaurants
+from application.settings import Settings
+from application.webhooks import PaymentWebhooks
+from projections.catalogue import Catalogue
+from projections.key_views import KeyStore
+from projections.views import SqlDatabase
+
+Probe = Callable[[], str | None]  # None when healthy, else what to report; raises when down
+
+
+@dataclass
+class ApiParts:
+    """Everything the routes may use, each built by the composition root."""
+
+    settings: Settings
+    restaurants: Restaurants
+    ordering: Ordering
+    payments: Payments
+    deliveries: Deliveries
+    webhooks: PaymentWebhooks
+    locations: LocationStore
+    hot_views: KeyStore  # the key-value views: Redis when configured, else in-process
+    tokens: BearerVerifier
+    limits: RouteLimits
+    reads: SqlDatabase  # the API's own connection to the views, for queries
+    catalogue: Catalogue
+    views: ViewReads
+    idempotency: IdempotencyStore
+    registry: CollectorRegistry
+    channels: OrderChannels
+    positions: EventPositions
+    probes: Mapping[str, Probe]  # what /readyz checks, by name
+    owners: RestaurantOwners = field(init=False)
+    documents: OrderDocuments = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.owners = RestaurantOwners(self.restaurants)
+        self.documents = OrderDocuments(self.ordering, self.payments, self.deliveries)
+
+
+def _part(name: str) -> Any:
+    """A dependency answering the app's part of that name."""
+
+    async def provide(request: Request) -> Any:
+        return getattr(request.app.state.parts, name)
+
+    provide.__name__ = f"provide_{name}"
+    return Depends(provide)
+
+
+Config = Annotated[Settings, _part("settings")]
+RestaurantsApp = Annotated[Restaurants, _part("restaurants")]
+OrderingApp = Annotated[Ordering, _part("ordering")]
+PaymentsApp = Annotated[Payments, _part("payments")]
+DeliveriesApp = Annotated[Deliveries, _part("deliveries")]
+Webhooks = Annotated[PaymentWebhooks, _part("webhooks")]
+Locations = Annotated[LocationStore, _part("locations")]
+HotViews = Annotated[KeyStore, _part("hot_views")]
+Tokens = Annotated[BearerVerifier, _part("tokens")]
+Limits = Annotated[RouteLimits, _part("limits")]
+Reads = Annotated[SqlDatabase, _part("reads")]
+CatalogueView = Annotated[Catalogue, _part("catalogue")]
+Views = Annotated[ViewReads, _part("views")]
+Idempotency = Annotated[IdempotencyStore, _part("idempotency")]
+Registry = Annotated[CollectorRegistry, _part("registry")]
+Channels = Annotated[OrderChannels, _part("channels")]
+Positions = Annotated[EventPositions, _part("positions")]
+Probes = Annotated[Mapping[str, Probe], _part("probes")]
+Owners = Annotated[RestaurantOwners, _part("owners")]
+Documents = Annotated[OrderDocuments, _part("documents")]

@@ -1,0 +1,142 @@
+"""The HTTP API wired to the platform: tokens, rate limits, live channels and view reads
+chosen from the settings, opened with the app and closed with it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from adapters.bearer_tokens import BearerTokens
+from adapters.event_positions import StoredEventPositions
+from adapters.firebase_tokens import FirebaseTokens
+from adapters.memory_rate_limiter import InProcessRateLimiter
+from adapters.memory_views import MemoryViews
+from adapters.platform_tokens import PlatformTokens
+from adapters.redis_rate_limiter import RedisRateLimiter
+from adapters.sql import create_tables, open_database
+from api.app import create_app as create_api
+from api.dependencies import ApiParts, Probe
+from api.idempotency import DDL as IDEMPOTENCY_DDL
+from api.idempotency import IdempotencyStore
+from api.live_updates import InProcessChannels, OrderChannels, RedisChannels
+from api.rate_limiting import RouteLimits
+from api.view_reads import ViewReads
+from application.settings import Settings
+from projections.catalogue import Catalogue
+from projections.metrics import register_lag
+from projections.registry import EVERY_VIEW
+from projections.views import SqlDatabase
+from wiring.bootstrap import Tiffin, bootstrap
+from wiring.tokens import platform_secret
+from wiring.workers import projector
+
+Clock = Callable[[], float]
+
+
+def create_app(
+    settings: Settings, tiffin: Tiffin | None = None, clock: Clock = time.time
+) -> FastAPI:
+    """The API over ``tiffin``, or over a platform of its own, opened and closed with the app
+    (on the embedded default that one runs every worker in-process too)."""
+    registry = CollectorRegistry()
+
+    @asynccontextmanager
+    async def open_parts() -> AsyncIterator[ApiParts]:
+        platform = tiffin or bootstrap(settings)
+        runtime = None
+        if tiffin is None and settings.embedded:
+            runtime = platform.runtime()
+            runtime.start()
+        reads = open_database(settings.database_url, settings.data_dir / "views.sqlite3")
+        channels = _channels(settings, platform)
+        try:
+            yield _parts(settings, platform, reads, channels, registry, clock)
+        finally:
+            if isinstance(channels, RedisChannels):
+                await channels.close()
+            if runtime is not None:
+                runtime.stop()
+            reads.close()
+            if tiffin is None:
+                platform.close()
+
+    return create_api(settings, registry, open_parts)
+
+
+def _parts(
+    settings: Settings,
+    tiffin: Tiffin,
+    reads: SqlDatabase,
+    channels: OrderChannels,
+    registry: CollectorRegistry,
+    clock: Clock,
+) -> ApiParts:
+    create_tables(reads, [IDEMPOTENCY_DDL], "tiffin-api-ddl")
+    views = ViewReads(lambda name: projector(tiffin, reads, name), settings.read_wait_seconds)
+    register_lag(registry, lambda: [views.projector(name) for name in EVERY_VIEW])
+    return ApiParts(
+        settings=settings,
+        restaurants=tiffin.restaurants,
+        ordering=tiffin.ordering,
+        payments=tiffin.payments,
+        deliveries=tiffin.deliveries,
+        webhooks=tiffin.webhooks,
+        locations=tiffin.locations,
+        hot_views=tiffin.hot_views,
+        tokens=_tokens(settings, clock),
+        limits=_limits(settings, tiffin),
+        reads=reads,
+        catalogue=Catalogue(reads),
+        views=views,
+        idempotency=IdempotencyStore(reads),
+        registry=registry,
+        channels=channels,
+        positions=StoredEventPositions(),
+        probes=_probes(settings, tiffin, reads),
+    )
+
+
+def _tokens(settings: Settings, clock: Clock) -> BearerTokens:
+    platform = PlatformTokens(platform_secret(settings), clock)
+    firebase = None
+    if settings.firebase_project_id:
+        firebase = FirebaseTokens(settings.firebase_project_id, settings.firebase_certs_url, clock)
+    return BearerTokens(platform, firebase)
+
+
+def _limits(settings: Settings, tiffin: Tiffin) -> RouteLimits:
+    if tiffin.redis is not None:
+        limiter = RedisRateLimiter(tiffin.redis, prefix=f"{settings.redis_prefix}rate:")
+        return RouteLimits.from_settings(settings, limiter, blocking=True)
+    return RouteLimits.from_settings(settings, InProcessRateLimiter(), blocking=False)
+
+
+def _channels(settings: Settings, tiffin: Tiffin) -> OrderChannels:
+    if settings.redis_url is not None:
+        return RedisChannels(settings.redis_url)
+    assert isinstance(tiffin.hot_views, MemoryViews)  # no Redis: the in-process views
+    return InProcessChannels(tiffin.hot_views.follow)
+
+
+def _probes(settings: Settings, tiffin: Tiffin, reads: SqlDatabase) -> dict[str, Probe]:
+    """What /readyz checks: each probe raises when its dependency does not answer."""
+
+    def event_store() -> None:
+        for app in tiffin.apps():
+            app.recorder.max_notification_id()
+
+    def views() -> None:
+        with reads.transaction() as run:
+            run("SELECT 1", ()).fetchone()
+
+    probes: dict[str, Probe] = {"event_store": event_store, "views": views}
+    redis = tiffin.redis
+    if redis is not None:
+        probes["redis"] = lambda: None if redis.ping() else "no PONG"
+    kafka = "off" if settings.kafka_bootstrap_servers is None else "unchecked"
+    probes["kafka"] = lambda: kafka
+    return probes
