@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest install clean
+.PHONY: run test lint layering typecheck pytest install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,11 +17,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/tiffin serve
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) lint layering typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+layering: $(STAMP)  # the import contracts in pyproject.toml
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -57,17 +57,18 @@ class ApiMiddleware:
         status = 0
         extra = [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
 
+        body = _BodyRead()
+
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra]
-                if status == 413 and scope.get("http_version", "1.1").startswith("1"):
+                if not _multiplexed(scope) and not await self._body_read_past(scope, receive, body):
                     # The unread rest of the body is still on the wire: this connection is done.
                     message["headers"].append((b"connection", b"close"))
             await send(message)
 
-        body = _BodyRead()
         try:
             if self._declared_length(scope) > self.max_body_bytes:
                 raise BodyTooLarge(self.max_body_bytes)
@@ -86,6 +87,18 @@ class ApiMiddleware:
             if status == 413 and not body.done and _multiplexed(scope):  # refused unread
                 await _drain(receive)
             self._record(scope, status, time.perf_counter() - started, request_id)
+
+    async def _body_read_past(self, scope: Scope, receive: Receive, body: _BodyRead) -> bool:
+        """HTTP/1.1 answered before its body was read (no such route, say): reads the rest,
+        within the limit, so that the connection can serve the next request. False when it
+        cannot (too large, or too slow): then the server closes the connection."""
+        if body.done or not _has_body(scope):
+            return True
+        if body.seen > self.max_body_bytes:
+            return False
+        drained = await _drain(receive, self.max_body_bytes - body.seen)
+        body.done = drained
+        return drained
 
     def _declared_length(self, scope: Scope) -> int:
         for name, value in scope["headers"]:
@@ -140,17 +153,28 @@ def _multiplexed(scope: Scope) -> bool:
     return not str(scope.get("http_version", "1.1")).startswith("1")
 
 
-async def _drain(receive: Receive) -> None:
+async def _drain(receive: Receive, at_most: int = DRAIN_MAX_BYTES) -> bool:
     """Reads (and drops) the rest of a refused body, up to a bound, before answering: on
     HTTP/2 and HTTP/3 the server would otherwise queue it for an app no longer reading, and
-    stall the whole connection. (HTTP/1.1 closes the connection instead.)"""
+    stall the whole connection; on HTTP/1.1 the connection could not serve another request.
+    True when the body ended within the bound."""
     drained = 0
     with contextlib.suppress(TimeoutError):
-        while drained < DRAIN_MAX_BYTES:
+        while drained <= at_most:
             message = await asyncio.wait_for(receive(), DRAIN_WAIT_SECONDS)
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                return
+            if message["type"] != "http.request":
+                return False
             drained += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return drained <= at_most
+    return False
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
 
 
 def _request_id(scope: Scope) -> str:

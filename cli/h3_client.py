@@ -55,6 +55,11 @@ class _Exchange:
         self.chunks.put_nowait(error)
 
 
+def _retrieve_outcome(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class _H3Protocol(QuicConnectionProtocol):
     """Routes HTTP/3 events to the exchange waiting on their stream."""
 
@@ -63,6 +68,16 @@ class _H3Protocol(QuicConnectionProtocol):
         self._http = H3Connection(self._quic)
         self._exchanges: dict[int, _Exchange] = {}
         self.closed_because: str | None = None
+
+    async def wait_connected(self) -> None:
+        """As aioquic's, except that a handshake given up on (a timeout) leaves no error behind
+        for asyncio to report as never retrieved when the connection is later torn down."""
+        if self._connected_waiter is not None:
+            raise RuntimeError("Already awaiting connected")
+        if not self._connected:
+            waiter = self._connected_waiter = self._loop.create_future()
+            waiter.add_done_callback(_retrieve_outcome)
+            await asyncio.shield(waiter)
 
     def open_stream(self, request_headers: list[tuple[bytes, bytes]], body: bytes) -> H3Stream:
         if self.closed_because is not None:

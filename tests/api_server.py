@@ -1,8 +1,8 @@
 """The HTTP API served by Hypercorn in a thread of the test process, over real TLS sockets.
 
-``api_server(settings)`` builds ``wiring.http_app.create_app(settings, tiffin, clock)`` and serves it
-on a free port of 127.0.0.1 (HTTP/1.1 and HTTP/2 over TCP; the HTTP/3 listener is left out,
-these tests speak TCP) on an event loop of its own, until the ``with`` block ends. On the
+``api_server(settings)`` builds ``wiring.http_app.create_app(settings, tiffin, clock)`` and
+serves it on a free port of 127.0.0.1 (HTTP/1.1 and HTTP/2 over TCP; the HTTP/3 listener is
+left out, these tests speak TCP) on an event loop of its own, until the ``with`` block ends. On the
 embedded default the app runs every worker itself; in server mode ``platform(settings)`` starts
 the platform and its workers in this process for the app to use. ``serving(mode, ...)`` does
 either: "embedded" (SQLite, in-process limiter) or "server" (a fresh PostgreSQL schema, Redis
@@ -32,7 +32,6 @@ from hypercorn.typing import ASGIFramework
 
 from adapters.platform_tokens import PlatformTokens
 from adapters.tls_certificate import ensure_certificate
-from wiring.http_app import create_app
 from api.server import hypercorn_config
 from application.settings import Settings, load_settings
 from bench.api_server import free_port
@@ -40,6 +39,7 @@ from domain.values import Role
 from tests.postgres import fresh_schema
 from tests.redis_server import REDIS_URL, scratch_prefix
 from wiring.bootstrap import Tiffin, bootstrap
+from wiring.http_app import create_app
 
 JWT_SECRET = "api-tests-platform-token-secret-0123456789"
 WEBHOOK_SECRET = "api-tests-payment-webhook-secret"

@@ -115,21 +115,61 @@ def raw_oversized_post(server: ApiServer, streamed: bool) -> tuple[bytes, bool]:
         tls.settimeout(5)
         with contextlib.suppress(OSError):
             tls.sendall(request + body)
-        received = b""
-        while b"\r\n\r\n" not in received:
-            received += tls.recv(65536)
-        head, _, rest = received.partition(b"\r\n\r\n")
-        length = re.search(rb"content-length: (\d+)", head.lower())
-        while length and len(rest) < int(length.group(1)):
-            rest += tls.recv(65536)
-        tls.settimeout(1)
-        try:
-            closed = tls.recv(1) == b""
-        except TimeoutError:
-            closed = False
-        except OSError:
-            closed = True
-    return head, closed
+        head = read_response_head(tls)
+        return head, closed_within(tls, 1.0)
+
+
+def read_response_head(tls: socket.socket) -> bytes:
+    """One response's head, its body read past (by Content-Length)."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        more = tls.recv(65536)
+        if not more:
+            raise ConnectionError(f"closed after {received!r}")
+        received += more
+    head, _, rest = received.partition(b"\r\n\r\n")
+    length = re.search(rb"content-length: (\d+)", head.lower())
+    while length and len(rest) < int(length.group(1)):
+        rest += tls.recv(65536)
+    return head
+
+
+def closed_within(tls: socket.socket, seconds: float) -> bool:
+    tls.settimeout(seconds)
+    try:
+        return tls.recv(1) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+def test_a_request_answered_before_its_body_came_leaves_the_http1_connection_usable(
+    server: ApiServer,
+) -> None:
+    """A 404 decided on the head alone (no such route), while the body is still on its way:
+    the connection serves the next request, or the 404 said ``Connection: close`` (RFC 9112
+    9.3). Else the client's next request on it fails."""
+    context = server.ssl_context()
+    with (
+        socket.create_connection(("127.0.0.1", server.port)) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        tls.settimeout(5)
+        tls.sendall(
+            b"PUT /v1/restaurants/" + str(uuid4()).encode() + b"/nothing HTTP/1.1\r\n"
+            b"Host: localhost\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n"
+        )
+        closed_within(tls, 0.3)  # the body comes late, as over a slow network
+        tls.sendall(b"https")
+        first = read_response_head(tls)
+        said_close = b"connection: close" in first.lower().split(b"\r\n")
+        if not said_close:
+            tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            second = read_response_head(tls)
+
+    assert first.startswith(b"HTTP/1.1 404"), first
+    assert said_close or second.startswith(b"HTTP/1.1 200"), second
 
 
 def test_requests_answered_before_their_body_leave_an_http2_connection_working(
