@@ -28,6 +28,8 @@ class SqlDatabase(Protocol):
 
 
 class SqliteDatabase:
+    row_lock = ""  # a write transaction (BEGIN IMMEDIATE) already excludes every other writer
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._connection = sqlite3.connect(
@@ -95,6 +97,8 @@ class _Result:
 
 
 class PostgresDatabase:
+    row_lock = " FOR UPDATE SKIP LOCKED"  # rows another transaction is claiming are passed over
+
     def __init__(self, url: str) -> None:
         self._url = url
         self._connection = psycopg.connect(url, autocommit=True)

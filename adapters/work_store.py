@@ -30,6 +30,13 @@ SCHEDULE = (
     " version = tiffin_work_items.version + 1"
 )
 
+CLAIM = (  # {row_lock}: PostgreSQL passes over rows another claim is taking
+    "UPDATE tiffin_work_items SET due_at = ? WHERE (queue, key) IN ("
+    " SELECT queue, key FROM tiffin_work_items WHERE queue = ? AND status = ? AND due_at <= ?"
+    " ORDER BY due_at LIMIT ?{row_lock})"
+    " RETURNING queue, key, due_at, payload, attempts, status, last_error, version"
+)
+
 
 class SqlWorkStore:
     def __init__(self, database: SqlDatabase, more_tables: Sequence[str] = ()) -> None:
@@ -51,15 +58,15 @@ class SqlWorkStore:
                     (queue, change.key, SCHEDULED),
                 )
 
-    def due(self, queue: str, now: float, limit: int) -> list[WorkItem]:
+    def claim(self, queue: str, now: float, limit: int, lease_until: float) -> list[WorkItem]:
+        """Takes up to ``limit`` items due at ``now`` (the earliest due), moving them to
+        ``lease_until`` in the same statement: no other process sees them due until the lease
+        ends, so two never run the same item at once. Their version is kept, so a finish or
+        postpone still applies."""
+        statement = CLAIM.format(row_lock=getattr(self.database, "row_lock", ""))
         with self._transaction() as run:
-            rows = run(
-                "SELECT queue, key, due_at, payload, attempts, status, last_error, version"
-                " FROM tiffin_work_items WHERE queue = ? AND status = ? AND due_at <= ?"
-                " ORDER BY due_at LIMIT ?",
-                (queue, SCHEDULED, now, limit),
-            ).fetchall()
-        return [_item(row) for row in rows]
+            rows = run(statement, (lease_until, queue, SCHEDULED, now, limit)).fetchall()
+        return sorted((_item(row) for row in rows), key=lambda item: item.key)
 
     def finish(self, item: WorkItem) -> None:
         with self._transaction() as run:

@@ -105,6 +105,9 @@ class Runtime(RecordingEventReceiver[Any]):
         done, errors = 0, list[BaseException]()
         for component in self.components:
             if not self.leadership.holds(component.name):
+                if component.name in self._owned:
+                    self._owned.discard(component.name)
+                    log.warning("handed over %s: no longer its owner, standing by", component.name)
                 continue
             if component.name not in self._owned:
                 self._owned.add(component.name)

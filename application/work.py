@@ -76,8 +76,9 @@ class WorkStore(Protocol):
         """Schedules and cancels items through ``run``, in the caller's transaction."""
         ...
 
-    def due(self, queue: str, now: float, limit: int) -> list[WorkItem]:
-        """Scheduled items due at ``now``, earliest first."""
+    def claim(self, queue: str, now: float, limit: int, lease_until: float) -> list[WorkItem]:
+        """Takes scheduled items due at ``now``: until ``lease_until`` no other process gets
+        them (an item whose run was cut short by a crash is due again then)."""
         ...
 
     def finish(self, item: WorkItem) -> None:
@@ -113,6 +114,7 @@ class WorkQueue:
     first_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 300.0
     batch: int = 100
+    lease_seconds: float = 60.0  # a batch's calls end well within it
 
     def run_once(self) -> int:
         """Takes in new events, then runs what is due; returns how much was done."""
@@ -120,7 +122,7 @@ class WorkQueue:
 
     def dispatch(self) -> int:
         now = self.clock()
-        items = self.store.due(self.name, now, self.batch)
+        items = self.store.claim(self.name, now, self.batch, now + self.lease_seconds)
         for item in items:
             self._run(item, now)
         return len(items)

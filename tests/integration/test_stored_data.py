@@ -21,9 +21,8 @@ from eventsourcing.utils import get_topic
 
 from application.settings import load_settings
 from domain.courier import Courier
-from domain.delivery import Delivery, delivery_id_for
-from domain.payment import Payment, payment_id_for
 from projections.registry import EVERY_VIEW
+from tests.stored.write_history import order_state
 from wiring.bootstrap import Tiffin, bootstrap
 
 STORED = Path(__file__).parents[1] / "stored"
@@ -57,18 +56,7 @@ def test_every_aggregate_replays_to_the_state_it_was_written_in(
     stored: tuple[Tiffin, Any],
 ) -> None:
     tiffin, manifest = stored
-    replayed = {}
-    for order_id in map(UUID, manifest["orders"]):
-        order = tiffin.ordering.get_order(order_id)
-        payment = tiffin.payments.lookup(Payment, payment_id_for(order_id))
-        delivery = tiffin.deliveries.lookup(Delivery, delivery_id_for(order_id))
-        replayed[str(order_id)] = {
-            "status": str(order.status),
-            "version": order.version,
-            "total_minor": order.total.minor,
-            "payment_status": None if payment is None else str(payment.status),
-            "delivery_status": None if delivery is None else str(delivery.status),
-        }
+    replayed = {order_id: order_state(tiffin, UUID(order_id)) for order_id in manifest["orders"]}
     couriers = {
         courier_id: tiffin.deliveries.load(Courier, UUID(courier_id)).on_shift
         for courier_id in manifest["couriers_on_shift"]

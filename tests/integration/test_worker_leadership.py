@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from adapters.leadership import FileLeadership, PostgresLeadership
-from application.runtime import Leadership
+from application.runtime import Leadership, Runtime
+from tests.polling import poll_until
 
 
 @pytest.fixture(params=["file", "postgres"])
@@ -40,3 +43,87 @@ def test_a_second_worker_stands_by_until_the_owner_goes_away(
 
     assert standby.holds("payments")
     assert not owner.holds("payments")
+
+
+def lock_backend(leadership: PostgresLeadership) -> int:
+    """The PostgreSQL backend holding the leadership's locks."""
+    connection = leadership._connection
+    assert connection is not None
+    return int(connection.info.backend_pid)
+
+
+def terminate(url: str, backend: int) -> None:
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+
+
+def test_an_owner_whose_lock_connection_dies_stops_claiming_within_two_seconds(
+    postgres_url: str,
+) -> None:
+    owner, standby = PostgresLeadership(postgres_url), PostgresLeadership(postgres_url)
+    try:
+        assert owner.holds("outbox")
+        assert not standby.holds("outbox")
+
+        terminate(postgres_url, lock_backend(owner))  # PostgreSQL releases its locks
+        poll_until(
+            lambda seen: True if standby.holds("outbox") else None,
+            within=2.0,
+            what="the standby taking the released lock",
+        )
+        poll_until(
+            lambda seen: True if not owner.holds("outbox") else None,
+            within=2.0,
+            what="the old owner noticing it no longer holds the lock",
+        )
+
+        assert standby.holds("outbox")
+        assert not owner.holds("outbox"), "the old owner stands by now"
+    finally:
+        owner.release()
+        standby.release()
+
+
+def test_a_runtime_whose_lock_connection_dies_hands_over_and_says_so(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    done: list[str] = []
+    first = Runtime([Counting("outbox", done, "first")], PostgresLeadership(postgres_url))
+    second = Runtime([Counting("outbox", done, "second")], PostgresLeadership(postgres_url))
+    try:
+        with caplog.at_level(logging.INFO, logger="application.runtime"):
+            first.run_once()
+            second.run_once()
+            assert isinstance(first.leadership, PostgresLeadership)
+            terminate(postgres_url, lock_backend(first.leadership))
+            poll_until(
+                lambda seen: True if (second.run_once(), done[-1] == "second")[1] else None,
+                within=2.0,
+                what="the standby running the component",
+            )
+            poll_until(
+                lambda seen: True if (first.run_once(), "handed over" in caplog.text)[1] else None,
+                within=2.0,
+                what="the old owner handing the component over",
+            )
+            runs_before = len(done)
+            first.run_once()
+    finally:
+        first.leadership.release()
+        second.leadership.release()
+
+    assert done[runs_before:] == [], "the old owner no longer runs it"
+    assert "took over outbox" in caplog.text
+    assert "handed over outbox" in caplog.text
+    assert "lost the locks of outbox" in caplog.text
+
+
+class Counting:
+    """A component recording which worker ran it."""
+
+    def __init__(self, name: str, done: list[str], worker: str) -> None:
+        self.name, self.done, self.worker = name, done, worker
+
+    def run_once(self) -> int:
+        self.done.append(self.worker)
+        return 0

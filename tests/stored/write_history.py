@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from application.settings import load_settings
 from domain.courier import Courier
@@ -118,30 +119,33 @@ def play(tiffin: Tiffin, clock: ManualClock) -> list[Order]:
     return orders
 
 
+def order_state(tiffin: Tiffin, order_id: UUID) -> dict[str, Any]:
+    """An order, its payment and its delivery as the manifest describes them."""
+    order = tiffin.ordering.get_order(order_id)
+    payment = tiffin.payments.lookup(Payment, payment_id_for(order_id))
+    delivery = tiffin.deliveries.lookup(Delivery, delivery_id_for(order_id))
+    return {
+        "status": str(order.status),
+        "version": order.version,
+        "total_minor": order.total.minor,
+        "payment_status": None if payment is None else str(payment.status),
+        "delivery_status": None if delivery is None else str(delivery.status),
+    }
+
+
 def manifest_of(tiffin: Tiffin, orders: list[Order]) -> dict[str, Any]:
     """What the stores hold, as the writing version saw it."""
     topics: dict[str, dict[str, int]] = {}
     for app in tiffin.apps():
         notifications = app.recorder.select_notifications(start=1, limit=1_000_000)
         topics[app.name] = dict(sorted(Counter(n.topic for n in notifications).items()))
-    described = {}
-    for order in orders:
-        now = tiffin.ordering.get_order(order.id)
-        payment = tiffin.payments.lookup(Payment, payment_id_for(order.id))
-        delivery = tiffin.deliveries.lookup(Delivery, delivery_id_for(order.id))
-        described[str(order.id)] = {
-            "status": str(now.status),
-            "version": now.version,
-            "total_minor": now.total.minor,
-            "payment_status": None if payment is None else str(payment.status),
-            "delivery_status": None if delivery is None else str(delivery.status),
-        }
+    described = {str(order.id): order_state(tiffin, order.id) for order in orders}
     couriers = {
         n.originator_id
         for n in tiffin.deliveries.recorder.select_notifications(start=1, limit=1_000_000)
         if n.topic.startswith("domain.courier:")
     }
-    on_shift = {str(c): tiffin.deliveries.load(Courier, c).on_shift for c in couriers}
+    on_shift = {str(c): tiffin.deliveries.load(Courier, UUID(str(c))).on_shift for c in couriers}
     return {"topics": topics, "orders": described, "couriers_on_shift": on_shift}
 
 
