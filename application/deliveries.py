@@ -9,6 +9,7 @@ makes the save conflict instead of carrying two deliveries.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 from uuid import UUID
@@ -30,6 +31,9 @@ from domain.delivery import (
 from domain.errors import OrderClosed
 from domain.order import Order, OrderStatus
 from domain.values import Cause, Location
+
+log = logging.getLogger(__name__)
+CLOSED_ORDERS = frozenset({OrderStatus.CANCELLED, OrderStatus.REJECTED})
 
 
 class OrderLookup(Protocol):
@@ -60,6 +64,9 @@ class Deliveries(TiffinProcess):
 
     def _deliver_accepted_order(self, accepted: Any) -> Iterable[Delivery | Courier]:
         order = self.orders.get_order(accepted.originator_id)
+        if order.status in CLOSED_ORDERS:  # cancelled since: there is nothing to deliver
+            log.info("no delivery for order %s: it was %s meanwhile", order.id, order.status)
+            return
         cause = saga_cause(accepted)
         delivery = Delivery.request(
             order_id=order.id,
@@ -108,7 +115,7 @@ class Deliveries(TiffinProcess):
     def _require_open_order(self, delivery: Delivery) -> None:
         """A cancelled order's delivery stops, even before the saga has cancelled it."""
         status = self.orders.get_order(delivery.order_id).status
-        if status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
+        if status in CLOSED_ORDERS:
             raise OrderClosed(f"order {delivery.order_id} was {status}: take the food back")
 
     def _courier_of(self, delivery: Delivery) -> Courier | None:

@@ -313,3 +313,26 @@ def test_a_pickup_and_a_cancellation_at_the_same_instant_end_with_the_delivery_r
     assert tiffin.payments.payment_of_order(order.id).status is PaymentStatus.REFUND_PENDING
     with pytest.raises(OrderClosed):
         tiffin.deliveries.deliver(delivery_id, rider)
+
+
+def test_an_order_cancelled_before_deliveries_saw_its_acceptance_gets_no_delivery(
+    tiffin: Tiffin, saga: Runtime
+) -> None:
+    kitchen = open_kitchen(tiffin)
+    courier, _ = courier_on_shift(tiffin)
+    order = place(tiffin, kitchen, cause(Role.CUSTOMER))
+    saga.run_until_idle()
+    gateway_says(tiffin, tiffin.payments.payment_of_order(order.id), "payment.captured")
+    saga.run_until_idle()
+
+    tiffin.ordering.accept_order(order.id, 10, kitchen.owner)
+    tiffin.ordering.cancel_order(order.id, "the kitchen caught fire", kitchen.owner)
+    saga.run_until_idle()  # Deliveries now sees the acceptance, then the cancellation
+
+    assert tiffin.ordering.get_order(order.id).status is OrderStatus.CANCELLED
+    with pytest.raises(NotFound):
+        tiffin.deliveries.delivery_of_order(order.id)
+    assert tiffin.deliveries.get_courier(courier.id).active_delivery_id is None
+    log = tiffin.deliveries.recorder.select_notifications(start=1, limit=10_000)
+    assert not [n for n in log if n.topic.startswith("domain.delivery:")], "nothing requested"
+    assert tiffin.ordering.get_order(order.id).courier_id is None
