@@ -6,7 +6,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
+from eventsourcing.application import Application
+from eventsourcing.persistence import MapperDeserialisationError
 from redis import Redis
 
 from adapters.event_store import event_store_env
@@ -24,7 +27,7 @@ from application.ordering import Ordering
 from application.payments import Merchant, Payments
 from application.restaurants import Restaurants
 from application.runtime import Runtime
-from application.settings import Settings
+from application.settings import ConfigurationError, Settings
 from application.webhooks import PaymentWebhooks, WebhookSignatures
 from domain.values import Money
 from projections.key_views import KeyStore
@@ -126,6 +129,15 @@ def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
         settings.payment_webhook_secret, settings.data_dir, "payment-webhook"
     )
     webhooks = PaymentWebhooks(payments, WebhookSignatures(webhook_secret))
+    for app in (restaurants, ordering, payments, deliveries):
+        try:
+            _check_newest_event_decodes(app, settings)
+        except ConfigurationError:
+            for opened in (restaurants, ordering, payments, deliveries):
+                opened.close()
+            for close in closers:
+                close()
+            raise
     return Tiffin(
         settings=settings,
         restaurants=restaurants,
@@ -140,6 +152,24 @@ def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
         redis=redis,
         _closers=closers,
     )
+
+
+def _check_newest_event_decodes(app: Application[Any], settings: Settings) -> None:
+    """Refuses to start on stored events this configuration cannot read (another
+    TIFFIN_EVENT_CIPHER_KEY, or none for encrypted data), rather than failing every read."""
+    newest = app.recorder.max_notification_id()
+    if not newest:
+        return
+    stored = app.recorder.select_notifications(start=newest, limit=1)
+    try:
+        for notification in stored:
+            app.mapper.to_domain_event(notification)
+    except MapperDeserialisationError as error:
+        key = "the key set" if settings.event_cipher_key else "no key (it is not set)"
+        raise ConfigurationError(
+            f"TIFFIN_EVENT_CIPHER_KEY: the {app.name} log's newest event cannot be read with "
+            f"{key}; start with the key the events were written with ({error.__cause__ or error})"
+        ) from error
 
 
 def _redis(settings: Settings, closers: list[Callable[[], None]]) -> Redis | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from adapters.tls_certificate import ensure_certificate
 from api.server import hypercorn_config, run_server
 from application.settings import Settings
+from wiring.bootstrap import bootstrap
 from wiring.http_app import create_app
 
 
@@ -27,6 +28,8 @@ def serve(
 ) -> None:
     """Serves the API until SIGTERM or SIGINT; ``on_ready(certificate, generated)`` is called
     once it listens."""
+    with bootstrap(settings):
+        pass  # what the platform refuses (a wrong cipher key) is refused before listening
     cert, key, generated = certificate_of(settings)
     config = hypercorn_config(
         settings.host, settings.port, cert, key, graceful_seconds=graceful_seconds

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
 import pytest
 
-from application.settings import load_settings
+from application.settings import ConfigurationError, load_settings
 from domain.values import Role
 from tests.scenario import HOME, cause, open_kitchen, place
 from wiring.bootstrap import bootstrap
@@ -56,15 +58,40 @@ def test_without_a_cipher_key_events_are_only_compressed(environ: dict[str, str]
         assert secret in plain
 
 
-def test_events_written_with_one_key_cannot_be_read_with_another(tmp_path: Path) -> None:
+def test_the_platform_refuses_to_start_on_events_it_cannot_read(tmp_path: Path) -> None:
     first = base64.b64encode(os.urandom(32)).decode()
     second = base64.b64encode(os.urandom(32)).decode()
     env = {"TIFFIN_DATA_DIR": str(tmp_path)}
     with bootstrap(load_settings({**env, "TIFFIN_EVENT_CIPHER_KEY": first})) as tiffin:
         order = place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))
 
-    with (
-        bootstrap(load_settings({**env, "TIFFIN_EVENT_CIPHER_KEY": second})) as tiffin,
-        pytest.raises(Exception, match=r"(?i)tag|decrypt|authentic"),
-    ):
-        tiffin.ordering.get_order(order.id)
+    with pytest.raises(ConfigurationError, match=r"TIFFIN_EVENT_CIPHER_KEY: the \w+ log's newest"):
+        bootstrap(load_settings({**env, "TIFFIN_EVENT_CIPHER_KEY": second}))
+    with pytest.raises(ConfigurationError, match="with no key"):
+        bootstrap(load_settings(env))
+    with bootstrap(load_settings({**env, "TIFFIN_EVENT_CIPHER_KEY": first})) as tiffin:
+        assert tiffin.ordering.get_order(order.id).delivery_address == HOME  # the right key
+
+
+def test_tiffin_commands_started_with_the_wrong_key_say_so_in_one_line(tmp_path: Path) -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    env = {"TIFFIN_DATA_DIR": str(tmp_path)}
+    with bootstrap(load_settings({**env, "TIFFIN_EVENT_CIPHER_KEY": key})) as tiffin:
+        place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))
+    wrong = base64.b64encode(os.urandom(32)).decode()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TIFFIN_")}
+    environ = {**clean, **env, "TIFFIN_EVENT_CIPHER_KEY": wrong}
+
+    for command in (["projections", "status"], ["serve"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "cli", *command],
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.splitlines()[-1].startswith(
+            "tiffin: configuration error: TIFFIN_EVENT_CIPHER_KEY: "
+        ), result.stderr
