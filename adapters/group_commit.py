@@ -19,6 +19,7 @@ measured here they only split the queue into smaller batches that wait on the ta
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections import deque
@@ -30,6 +31,8 @@ from uuid import UUID
 from eventsourcing.persistence import (
     ApplicationRecorder,
     IntegrityError,
+    InterfaceError,
+    OperationalError,
     ProcessRecorder,
     ProgrammingError,
     StoredEvent,
@@ -47,7 +50,9 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.group_commit_sql import create_insert_batch_function
 
+log = logging.getLogger(__name__)
 DEFAULT_MAX_BATCH = 500
+RETRY_ATTEMPTS, RETRY_WAIT_SECONDS = 10, 0.2  # as eventsourcing's own recorders retry
 DEFAULT_IN_FLIGHT = 1
 
 Key = tuple[UUID | str, int]
@@ -233,19 +238,55 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             [e.state for _, e in numbered],
             [n for n, _ in numbered],
         )
-        with self.datastore.get_connection() as conn:
-            results = self._execute_batch(conn, columns)
+        results, retried = self._execute_retrying(columns)
         clashed = {-1 - n for n in results if n < 0}
         ids = iter(n for n in results if n >= 0)
         for number, save in enumerate(writing):
-            if number in clashed:
-                conflicting.append(save)
-            else:
+            if number not in clashed:
                 save.ids = [next(ids) for _ in save.events]
+            elif retried and (stored := self._stored_ids(save)) is not None:
+                save.ids = stored  # an attempt that failed to answer had committed it
+            else:
+                conflicting.append(save)
         for save in conflicting:
             save.error = IntegrityError(
                 "an event with the same aggregate id and version was recorded first"
             )
+
+    def _execute_retrying(self, columns: tuple[list[Any], ...]) -> tuple[list[int], bool]:
+        """The batch function's results, retried as the library retries its own inserts when
+        the connection fails; True if it was retried (an attempt may have committed)."""
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                with self.datastore.get_connection() as conn:
+                    return self._execute_batch(conn, columns), attempt > 1
+            except (InterfaceError, OperationalError) as error:
+                if attempt == RETRY_ATTEMPTS:
+                    raise
+                log.warning("batch write failed (%s); retrying", error)
+                time.sleep(RETRY_WAIT_SECONDS)
+                self.datastore.pool.check()  # the pool's other idle connections may be dead too
+        raise AssertionError("unreachable")
+
+    def _stored_ids(self, save: _Save) -> list[int] | None:
+        """The notification ids of the save's events if exactly these events are stored (an
+        earlier attempt of this batch committed them), else None: a real conflict."""
+        statement = SQL(
+            "SELECT topic, state, notification_id FROM {}.{}"
+            " WHERE originator_id = %s AND originator_version = %s"
+        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        ids = []
+        with self.datastore.get_connection() as conn:
+            for event in save.events:
+                row = conn.execute(statement, (event.originator_id, event.originator_version))
+                found = row.fetchone()
+                if found is None or (found["topic"], bytes(found["state"])) != (
+                    event.topic,
+                    event.state,
+                ):
+                    return None
+                ids.append(int(found["notification_id"]))
+        return ids
 
     def _execute_batch(
         self, conn: Connection[DictRow], columns: tuple[list[Any], ...]
@@ -310,8 +351,12 @@ class GroupCommitFactory(PostgresFactory):
         return self._recorder(recorder_class)
 
     def process_recorder(self) -> ProcessRecorder:
+        recorder_class: type[GroupCommitProcessRecorder] = GroupCommitProcessRecorder
+        if topic := self.env.get(self.PROCESS_RECORDER_TOPIC):
+            recorder_class = resolve_topic(topic)
+            assert issubclass(recorder_class, GroupCommitProcessRecorder)
         recorder = self._recorder(
-            GroupCommitProcessRecorder,
+            recorder_class,
             tracking_table_name=(self.env.name.lower() or "notification") + "_tracking",
         )
         assert isinstance(recorder, GroupCommitProcessRecorder)

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
+import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.system import ProcessApplication
 
-from adapters.group_commit import GroupCommitRecorder
+from adapters.event_store import GROUP_COMMIT_FACTORY_TOPIC, postgres_env
+from adapters.group_commit import GroupCommitProcessRecorder, GroupCommitRecorder
 from application.errors import ConcurrentChange, NotFound
 from tests.integration.write_path import (
     Ledger,
     Tally,
     ledger,
+    recorder_topic,
 )
 
 BATCH = 50
@@ -142,3 +147,77 @@ def test_replicas_starting_together_create_the_tables_and_functions_once(
         positions = list(pool.map(start_replica, range(8)))
 
     assert sorted(p for p in positions if p is not None) == list(range(1, 9))
+
+
+def terminate_writers(postgres_url: str) -> int:
+    """Ends every backend that has run the batch function: the writer's pooled connections."""
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND query LIKE '%insert_batch%'"
+        ).fetchall()
+    return len(rows)
+
+
+def test_saves_survive_the_writers_connection_being_terminated_and_are_stored_once(
+    app: Ledger, postgres_url: str
+) -> None:
+    enough = threading.Event()
+    terminated: list[int] = []
+    results: list[tuple[UUID, list[int]]] = []
+
+    def terminating() -> None:  # five times the writer's connections, while saves stream
+        while len(terminated) < 5 and not enough.wait(0.1):
+            if killed := terminate_writers(postgres_url):
+                terminated.append(killed)
+        enough.set()
+
+    def saving(worker: int) -> None:
+        for n in itertools.count():
+            if enough.is_set() or n == 2_000:
+                return
+            tally = Tally(f"w{worker}-{n}")
+            tally.bump()
+            results.append((tally.id, [r.notification.id for r in app.save(tally)]))
+
+    killer = threading.Thread(target=terminating)
+    killer.start()
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(saving, range(16)))  # none raises
+    finally:
+        enough.set()
+        killer.join()
+
+    assert len(terminated) == 5, "the writer's connection was terminated five times"
+    stored = app.recorder.select_notifications(start=1, limit=10 * len(results) + 10)
+    assert len(stored) == 2 * len(results), "every acknowledged save stored once"
+    by_tally = dict(results)
+    assert {n.originator_id for n in stored} == set(by_tally)
+    for notification in stored:
+        assert notification.id in by_tally[notification.originator_id]
+
+
+class NamedProcessRecorder(GroupCommitProcessRecorder):
+    """A process recorder chosen by PROCESS_RECORDER_TOPIC."""
+
+
+class Follower(ProcessApplication[UUID]):
+    name = "Follower"
+
+
+def test_the_process_recorder_topic_is_honoured_as_the_library_honours_it(
+    postgres_url: str,
+) -> None:
+    env = {
+        **postgres_env(postgres_url),
+        "PERSISTENCE_MODULE": GROUP_COMMIT_FACTORY_TOPIC,
+        "CREATE_TABLE": "y",
+        "PROCESS_RECORDER_TOPIC": recorder_topic(NamedProcessRecorder),
+    }
+    follower = Follower(env)
+    try:
+        assert type(follower.recorder) is NamedProcessRecorder
+    finally:
+        follower.close()
