@@ -78,6 +78,19 @@ class PostgresLeadership:
         self._checked_at = time.monotonic()
         return self._connection
 
+    def let_go(self, component: str) -> None:
+        with self._lock:
+            if component not in self._held or self._connection is None:
+                return
+            self._held.discard(component)
+            try:
+                self._connection.execute(
+                    "SELECT pg_advisory_unlock(hashtext(current_schema() || ':tiffin:' || %s))",
+                    (component,),
+                )
+            except psycopg.Error as error:
+                self._lost(f"cannot reach PostgreSQL: {error}")
+
     def _lost(self, why: str) -> None:
         """PostgreSQL released this connection's locks with it: they are no longer ours."""
         if self._held:
@@ -114,6 +127,12 @@ class FileLeadership:
                 return False
             self._held[component] = descriptor
             return True
+
+    def let_go(self, component: str) -> None:
+        with self._lock:
+            descriptor = self._held.pop(component, None)
+            if descriptor is not None:
+                os.close(descriptor)
 
     def release(self) -> None:
         with self._lock:

@@ -9,7 +9,10 @@ work table), so a restarted worker resumes where the last one stopped.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,6 +21,7 @@ from eventsourcing.application import Application
 from eventsourcing.system import RecordingEvent, RecordingEventReceiver, System
 
 from application.base import TiffinProcess
+from application.component_health import ComponentHealth, HealthBoard
 from application.deliveries import Deliveries
 from application.ordering import Ordering
 from application.payments import Payments
@@ -40,6 +44,10 @@ class Component(Protocol):
 class Leadership(Protocol):
     def holds(self, component: str) -> bool:
         """True if this process owns the component, taking it if nobody does."""
+        ...
+
+    def let_go(self, component: str) -> None:
+        """Gives up one component, so that another process may take it."""
         ...
 
     def release(self) -> None: ...
@@ -76,6 +84,9 @@ class WakeUp(Protocol):
     def stop(self) -> None: ...
 
 
+REPORT_EVERY_SECONDS = 1.0
+
+
 class Runtime(RecordingEventReceiver[Any]):
     def __init__(
         self,
@@ -83,11 +94,21 @@ class Runtime(RecordingEventReceiver[Any]):
         leadership: Leadership,
         poll_seconds: float = 0.2,
         wake_up: WakeUp | None = None,
+        *,
+        give_up_seconds: float = 30.0,
+        board: HealthBoard | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.components = list(components)
         self.leadership = leadership
         self.poll_seconds = poll_seconds
         self.wake_up = wake_up
+        self.give_up_seconds = give_up_seconds
+        self.board = board
+        self.clock = clock
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.health = {c.name: ComponentHealth(c.name) for c in self.components}
+        self._reported_at = -REPORT_EVERY_SECONDS
         self._owned: set[str] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -104,20 +125,61 @@ class Runtime(RecordingEventReceiver[Any]):
     def run_once(self) -> tuple[int, list[BaseException]]:
         done, errors = 0, list[BaseException]()
         for component in self.components:
-            if not self.leadership.holds(component.name):
-                if component.name in self._owned:
-                    self._owned.discard(component.name)
-                    log.warning("handed over %s: no longer its owner, standing by", component.name)
+            health, now = self.health[component.name], self.clock()
+            if health.resting_until > now or not self._leads(component.name):
                 continue
-            if component.name not in self._owned:
-                self._owned.add(component.name)
-                log.info("took over %s", component.name)
             try:
                 done += component.run_once()
             except Exception as error:
                 log.exception("%s failed; retrying on the next pass", component.name)
                 errors.append(error)
+                self._failed(health, error, now)
+            else:
+                health.failures, health.failing_since, health.last_error = 0, None, ""
+        self._report()
         return done, errors
+
+    def _leads(self, name: str) -> bool:
+        holds = self.leadership.holds(name)
+        if holds and name not in self._owned:
+            self._owned.add(name)
+            log.info("took over %s", name)
+        elif not holds and name in self._owned:
+            self._owned.discard(name)
+            log.warning("handed over %s: no longer its owner, standing by", name)
+        self.health[name].owned = holds
+        return holds
+
+    def _failed(self, health: ComponentHealth, error: Exception, now: float) -> None:
+        """Counts a failed pass; after ``give_up_seconds`` of them, lets the component go."""
+        health.failures += 1
+        health.last_error = f"{type(error).__name__}: {error}"[:500]
+        if health.failing_since is None:
+            health.failing_since = now
+        failing_for = now - health.failing_since
+        if failing_for < self.give_up_seconds:
+            return
+        log.warning(
+            "letting go of %s after failing for %.0f s (%s); standing by for %.0f s",
+            health.component,
+            failing_for,
+            health.last_error,
+            self.give_up_seconds,
+        )
+        self.leadership.let_go(health.component)
+        self._owned.discard(health.component)
+        health.owned, health.failing_since = False, None
+        health.resting_until = now + self.give_up_seconds
+
+    def _report(self) -> None:
+        now = self.clock()
+        if self.board is None or now - self._reported_at < REPORT_EVERY_SECONDS:
+            return
+        self._reported_at = now
+        try:
+            self.board.report(self.worker, list(self.health.values()), now)
+        except Exception as error:  # reporting never stops the work
+            log.warning("could not report the components' health: %r", error)
 
     def run_until_idle(self, max_passes: int = 10_000) -> int:
         """Runs passes until one finds nothing to do; raises what any component raised."""

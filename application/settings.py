@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     assignment_retry_seconds: float = Field(default=15.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     worker_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    component_give_up_seconds: float = Field(default=30.0, gt=0, le=3600)
     redis_prefix: str = Field(default="tiffin:", min_length=1, max_length=100)
     rate_limit_orders_per_minute: int = Field(default=10, ge=1, le=1_000_000)
     rate_limit_location_pings_per_second: int = Field(default=1, ge=1, le=1_000)

@@ -60,6 +60,31 @@ def list_work(args: argparse.Namespace) -> int:
     return 0
 
 
+def show_health(_: argparse.Namespace) -> int:
+    """Each running worker's components: running, failing, standby or resting."""
+    with bootstrap(load_settings()) as tiffin:
+        rows = tiffin.health_board().rows()
+    now = time.time()
+    print_table(
+        ("component", "worker", "state", "failures", "failing s", "seen s ago", "last error"),
+        [
+            (
+                row.component,
+                row.worker,
+                row.state,
+                row.failures,
+                f"{row.failing_seconds:.1f}",
+                f"{max(0.0, now - row.updated_at):.1f}",
+                row.last_error,
+            )
+            for row in rows
+        ],
+        right=["failures", "failing s", "seen s ago"],
+    )
+    print(f"{len({row.worker for row in rows})} worker(s) reporting")
+    return 0
+
+
 def retry_work(args: argparse.Namespace) -> int:
     with bootstrap(load_settings()) as tiffin:
         if tiffin.work_store().retry(args.queue, args.key, time.time()):
@@ -92,6 +117,10 @@ def add_commands(commands: Any) -> None:
     listing.add_argument("--queue", nargs="+", choices=QUEUES)
     listing.add_argument("--parked", action="store_true", help="only the parked (dead letters)")
     listing.set_defaults(run=list_work)
+    health = actions.add_parser(
+        "health", help="each running worker's components: running, failing, standby, resting"
+    )
+    health.set_defaults(run=show_health)
     retry = actions.add_parser("retry", help="put a parked item back in line")
     retry.add_argument("queue", choices=QUEUES)
     retry.add_argument("key")

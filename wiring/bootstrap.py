@@ -20,6 +20,7 @@ from adapters.redis_locations import RedisLocationStore
 from adapters.redis_views import RedisViews
 from adapters.secrets import configured_or_generated
 from adapters.simulated_gateway import SimulatedUpiGateway
+from adapters.worker_health import SqlHealthBoard
 from application.deliveries import Deliveries
 from application.gateway import UpiGateway
 from application.locations import LocationStore
@@ -96,6 +97,10 @@ class Tiffin:
             self._views = open_views(self.settings)
             self._closers.append(self._views.close)
         return self._views
+
+    def health_board(self) -> SqlHealthBoard:
+        """What every worker reports of its components (in the work database)."""
+        return SqlHealthBoard(self.work_store().database)
 
     def runtime(self, only: Sequence[str] = COMPONENTS) -> Runtime:
         """The workers (all, or only the named ones), not started yet."""

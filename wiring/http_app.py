@@ -18,6 +18,7 @@ from adapters.memory_views import MemoryViews
 from adapters.platform_tokens import PlatformTokens
 from adapters.redis_rate_limiter import RedisRateLimiter
 from adapters.sql import create_tables, open_database
+from adapters.worker_health import register_health
 from api.app import create_app as create_api
 from api.dependencies import ApiParts, Probe
 from api.idempotency import DDL as IDEMPOTENCY_DDL
@@ -78,6 +79,7 @@ def _parts(
     create_tables(reads, [IDEMPOTENCY_DDL], "tiffin-api-ddl")
     views = ViewReads(lambda name: projector(tiffin, reads, name), settings.read_wait_seconds)
     register_lag(registry, lambda: [views.projector(name) for name in EVERY_VIEW])
+    register_health(registry, tiffin.health_board())
     return ApiParts(
         settings=settings,
         restaurants=tiffin.restaurants,

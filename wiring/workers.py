@@ -11,6 +11,7 @@ from adapters.leadership import FileLeadership, PostgresLeadership
 from adapters.sql import create_tables, open_database
 from adapters.wake_up import PostgresWakeUp
 from adapters.work_store import SqlWorkStore
+from adapters.worker_health import SqlHealthBoard
 from application import deadlines, outbox
 from application.deadlines import DeadlineFiring, DeadlineTimes, deadline_changes
 from application.outbox import OUTBOX_CHANGES, GatewayCalls
@@ -104,7 +105,12 @@ def build_runtime(
     ]
     settings = tiffin.settings
     runtime = Runtime(
-        components, leadership_for(settings), settings.worker_poll_seconds, wake_up_for(tiffin)
+        components,
+        leadership_for(settings),
+        settings.worker_poll_seconds,
+        wake_up_for(tiffin),
+        give_up_seconds=settings.component_give_up_seconds,
+        board=SqlHealthBoard(store.database),
     )
     for app in (tiffin.restaurants, tiffin.ordering, tiffin.payments, tiffin.deliveries):
         app.lead(runtime)

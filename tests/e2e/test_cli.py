@@ -177,3 +177,20 @@ def test_a_key_value_view_kept_in_process_is_not_rebuilt_from_outside(tmp_path: 
 def summary_rows(tiffin: Any) -> list[tuple[Any, ...]]:
     with tiffin.views().transaction() as run:
         return [tuple(row) for row in run("SELECT * FROM order_summary ORDER BY order_id", ())]
+
+
+def test_work_health_shows_each_reporting_workers_components(tmp_path: Path) -> None:
+    env = {"TIFFIN_DATA_DIR": str(tmp_path)}
+    with bootstrap(load_settings(env)) as tiffin:
+        runtime = tiffin.runtime(["payments", "outbox"])
+        runtime.run_once()  # reports what it holds
+        worker = runtime.worker
+        runtime.leadership.release()
+
+    shown = run_tiffin("work", "health", env=env)
+
+    assert shown.returncode == 0, shown.stderr
+    rows = {tuple(line.split()[:3]) for line in shown.stdout.splitlines()[1:]}
+    assert ("outbox", worker, "running") in rows
+    assert ("payments", worker, "running") in rows
+    assert shown.stdout.rstrip().endswith("1 worker(s) reporting")

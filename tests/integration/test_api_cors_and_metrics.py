@@ -10,6 +10,7 @@ import pytest
 
 from domain.values import Role
 from tests.api_server import ApiServer, api_server, api_settings
+from tests.polling import Seen, poll_until
 
 APP_ORIGIN = "https://app.tiffin.example"
 
@@ -70,3 +71,24 @@ def test_metrics_count_requests_by_route_template_and_report_projection_position
         in text
     )
     assert 'tiffin_projection_position{log="Ordering",projection="order_summary"}' in text
+
+
+def test_metrics_show_the_state_of_each_worker_component(server: ApiServer) -> None:
+    """The embedded default runs every component in the server's process, which reports them."""
+    with server.client() as client:
+
+        def health_shown(seen: Seen) -> str | None:
+            seen.last = client.get("/metrics").text
+            return seen.last if "tiffin_component_state{" in seen.last else None
+
+        text = poll_until(health_shown, within=10.0, what="the components' health in /metrics")
+
+    running = [
+        line
+        for line in text.splitlines()
+        if line.startswith('tiffin_component_state{component="outbox"')
+        and 'state="running"' in line
+    ]
+    assert len(running) == 1, text
+    assert running[0].endswith(" 1.0"), running
+    assert 'tiffin_component_failures{component="outbox"' in text

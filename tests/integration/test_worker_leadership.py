@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +11,11 @@ import psycopg
 import pytest
 
 from adapters.leadership import FileLeadership, PostgresLeadership
+from adapters.sql import open_database
+from adapters.worker_health import SqlHealthBoard
 from application.runtime import Leadership, Runtime
 from tests.polling import poll_until
+from tests.scenario import ManualClock
 
 
 @pytest.fixture(params=["file", "postgres"])
@@ -127,3 +131,62 @@ class Counting:
     def run_once(self) -> int:
         self.done.append(self.worker)
         return 0
+
+
+class FailingWhile:
+    """A component whose dependency is down while ``down`` is set."""
+
+    def __init__(self, name: str, down: threading.Event, runs: list[str], worker: str) -> None:
+        self.name, self.down, self.runs, self.worker = name, down, runs, worker
+
+    def run_once(self) -> int:
+        if self.down.is_set():
+            raise ConnectionError("Redis is not answering")
+        self.runs.append(self.worker)
+        return 0
+
+
+def test_a_component_failing_too_long_is_let_go_to_a_healthy_standby(
+    postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock()
+    sick, runs = threading.Event(), list[str]()
+    board = SqlHealthBoard(open_database(None, tmp_path / "work.sqlite3"))
+    owner = Runtime(
+        [FailingWhile("deliveries", sick, runs, "owner")],
+        PostgresLeadership(postgres_url),
+        give_up_seconds=30,
+        board=board,
+        clock=clock,
+    )
+    standby = Runtime(
+        [FailingWhile("deliveries", threading.Event(), runs, "standby")],
+        PostgresLeadership(postgres_url),
+        give_up_seconds=30,
+        clock=clock,
+    )
+    try:
+        owner.run_once()
+        standby.run_once()
+        assert runs == ["owner"], "the standby waits"
+        sick.set()  # the owner's Redis goes away
+        with caplog.at_level(logging.WARNING, logger="application.runtime"):
+            owner.run_once()
+            clock.advance(29)
+            owner.run_once()
+            standby.run_once()
+            assert runs == ["owner"], "a short outage is ridden out"
+            assert owner.health["deliveries"].state(clock()) == "failing"
+            clock.advance(2)
+            owner.run_once()  # failing for 31 s: let go
+            standby.run_once()
+            owner.run_once()
+        assert runs == ["owner", "standby"], "the healthy standby runs it now"
+        assert owner.health["deliveries"].state(clock()) == "resting"
+        assert "letting go of deliveries after failing for 31 s" in caplog.text
+        [row] = board.rows()
+        assert (row.component, row.state) == ("deliveries", "resting")
+        assert "Redis is not answering" in row.last_error
+    finally:
+        owner.leadership.release()
+        standby.leadership.release()

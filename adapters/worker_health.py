@@ -1,0 +1,104 @@
+"""The workers' health board: one row per worker and component in the work database, written
+by each worker's runtime every second or so, read by ``tiffin work health`` and ``/metrics``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from adapters.sql import SqlDatabase, create_tables
+from application.component_health import ComponentHealth
+
+STALE_SECONDS = 10.0  # a worker silent for longer is gone (or stuck)
+CREATE_TABLE = (
+    "CREATE TABLE IF NOT EXISTS tiffin_worker_health ("
+    " worker TEXT NOT NULL, component TEXT NOT NULL, state TEXT NOT NULL,"
+    " failures INTEGER NOT NULL, failing_seconds DOUBLE PRECISION NOT NULL,"
+    " last_error TEXT NOT NULL, updated_at DOUBLE PRECISION NOT NULL,"
+    " PRIMARY KEY (worker, component))"
+)
+REPORT = (
+    "INSERT INTO tiffin_worker_health"
+    " (worker, component, state, failures, failing_seconds, last_error, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (worker, component) DO UPDATE SET"
+    " state = excluded.state, failures = excluded.failures,"
+    " failing_seconds = excluded.failing_seconds, last_error = excluded.last_error,"
+    " updated_at = excluded.updated_at"
+)
+STATES = ("running", "failing", "standby", "resting")
+
+
+@dataclass(frozen=True)
+class HealthRow:
+    worker: str
+    component: str
+    state: str
+    failures: int
+    failing_seconds: float
+    last_error: str
+    updated_at: float  # wall clock
+
+
+class SqlHealthBoard:
+    """``application.component_health.HealthBoard`` in SQL (SQLite or PostgreSQL)."""
+
+    def __init__(self, database: SqlDatabase, clock: Callable[[], float] = time.time) -> None:
+        self.database = database
+        self.clock = clock
+        create_tables(database, [CREATE_TABLE], "tiffin-health-ddl")
+
+    def report(self, worker: str, health: list[ComponentHealth], now: float) -> None:
+        wall = self.clock()
+        with self.database.transaction() as run:
+            for item in health:
+                failing = item.failing_for(now)
+                row = (worker, item.component, item.state(now), item.failures, failing)
+                run(REPORT, (*row, item.last_error, wall))
+
+    def rows(self) -> list[HealthRow]:
+        """Every recent worker's components; workers silent for ``STALE_SECONDS`` are left
+        out (and their rows deleted)."""
+        cutoff = self.clock() - STALE_SECONDS
+        with self.database.transaction() as run:
+            run("DELETE FROM tiffin_worker_health WHERE updated_at < ?", (cutoff,))
+            found = run(
+                "SELECT worker, component, state, failures, failing_seconds, last_error,"
+                " updated_at FROM tiffin_worker_health ORDER BY component, worker",
+                (),
+            ).fetchall()
+        return [HealthRow(*row) for row in found]
+
+
+class HealthCollector(Collector):
+    """The board as Prometheus gauges: per component and worker, its state (1 for the one it
+    is in) and its consecutive failures."""
+
+    def __init__(self, board: SqlHealthBoard) -> None:
+        self.board = board
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        state = GaugeMetricFamily(
+            "tiffin_component_state",
+            "1 for the state each worker's component is in (running, failing, standby, resting)",
+            labels=["component", "worker", "state"],
+        )
+        failures = GaugeMetricFamily(
+            "tiffin_component_failures",
+            "consecutive failed passes of the component in the worker that runs it",
+            labels=["component", "worker"],
+        )
+        for row in self.board.rows():
+            for name in STATES:
+                state.add_metric([row.component, row.worker, name], float(row.state == name))
+            failures.add_metric([row.component, row.worker], float(row.failures))
+        yield state
+        yield failures
+
+
+def register_health(registry: CollectorRegistry, board: SqlHealthBoard) -> None:
+    registry.register(HealthCollector(board))
