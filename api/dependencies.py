@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from prometheus_client import CollectorRegistry
 
 from api.access import RestaurantOwners
@@ -96,3 +96,10 @@ Positions = Annotated[EventPositions, _part("positions")]
 Probes = Annotated[Mapping[str, Probe], _part("probes")]
 Owners = Annotated[RestaurantOwners, _part("owners")]
 Documents = Annotated[OrderDocuments, _part("documents")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="the same key and body again get the first answer (a lost answer's retry)",
+    ),
+]

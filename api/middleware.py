@@ -187,7 +187,9 @@ def _request_id(scope: Scope) -> str:
 
 
 async def _send_problem(send: Send, problem: ApiProblem) -> None:
-    body = json.dumps(problem_body(problem.status, problem.detail, problem.errors)).encode()
+    body = json.dumps(
+        problem_body(problem.status, problem.detail, problem.errors, problem.members)
+    ).encode()
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),

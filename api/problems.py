@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from application.errors import NotFound
 from application.identity import InvalidToken, TokenVerifierUnavailable
-from domain.errors import InvalidCommand, StateConflict
+from domain.errors import IllegalTransition, InvalidCommand, StateConflict
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 1
@@ -50,12 +50,14 @@ class ApiProblem(Exception):
         *,
         headers: Mapping[str, str] | None = None,
         errors: Sequence[Mapping[str, Any]] | None = None,
+        members: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.headers = dict(headers or {})
         self.errors = list(errors) if errors is not None else None
+        self.members = dict(members or {})  # more of the problem, e.g. current_status
 
 
 def unauthorized(detail: str) -> ApiProblem:
@@ -67,9 +69,13 @@ def unavailable(detail: str) -> ApiProblem:
 
 
 def problem_body(
-    status: int, detail: str, errors: Sequence[Mapping[str, Any]] | None = None
+    status: int,
+    detail: str,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    members: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
+        **(members or {}),
         "type": "about:blank",
         "title": TITLES.get(status, "Error"),
         "status": status,
@@ -82,7 +88,7 @@ def problem_body(
 
 def problem_response(problem: ApiProblem) -> JSONResponse:
     return JSONResponse(
-        problem_body(problem.status, problem.detail, problem.errors),
+        problem_body(problem.status, problem.detail, problem.errors, problem.members),
         status_code=problem.status,
         headers=problem.headers,
         media_type=PROBLEM_JSON,
@@ -99,6 +105,8 @@ def as_problem(error: BaseException, request_id: str = "-") -> ApiProblem:
         return unavailable("tokens cannot be checked right now")
     if isinstance(error, NotFound):
         return ApiProblem(404, str(error))
+    if isinstance(error, IllegalTransition):  # the retry of a lost answer can tell it apart
+        return ApiProblem(409, str(error), members={"current_status": str(error.status)})
     if isinstance(error, StateConflict):
         return ApiProblem(409, str(error))
     if isinstance(error, InvalidCommand):

@@ -13,7 +13,15 @@ from pydantic import BaseModel
 from api.access import RestaurantOwners, courier_of, is_party
 from api.auth import allow
 from api.causation import cause_of, retrying_conflicts
-from api.dependencies import DeliveriesApp, Locations, OrderingApp, Owners
+from api.dependencies import (
+    DeliveriesApp,
+    Idempotency,
+    IdempotencyKey,
+    Locations,
+    OrderingApp,
+    Owners,
+)
+from api.idempotency import IdempotencyStore, create_once
 from api.problems import ApiProblem
 from api.schemas.common import LocationOut, location_out
 from application.deliveries import Deliveries
@@ -113,9 +121,32 @@ def _courier_command(
     locations: LocationStore,
     delivery_id: UUID,
     command: Callable[[Deliveries, Cause], Changed[Delivery]],
-) -> dict[str, Any]:
+    once: tuple[IdempotencyStore, str | None],
+) -> Any:
     """Runs ``command`` if the caller is the delivery's courier (or an admin; to any other
-    courier the delivery does not exist), and answers the delivery as it is then."""
+    courier the delivery does not exist), and answers the delivery as it is then; with an
+    Idempotency-Key, a repeat gets the first answer."""
+    store, key = once
+    who = (caller.subject, f"POST {request.url.path}", key)
+    return create_once(
+        store,
+        who,
+        None,
+        lambda: (
+            200,
+            _courier_change(request, caller, deliveries, locations, delivery_id, command),
+        ),
+    )
+
+
+def _courier_change(
+    request: Request,
+    caller: Identity,
+    deliveries: Deliveries,
+    locations: LocationStore,
+    delivery_id: UUID,
+    command: Callable[[Deliveries, Cause], Changed[Delivery]],
+) -> dict[str, Any]:
     delivery = deliveries.get_delivery(delivery_id)
     if caller.role is not Role.ADMIN and delivery.courier_id != courier_of(caller):
         raise ApiProblem(404, f"no delivery with id {delivery_id}")  # as if there were none
@@ -131,6 +162,8 @@ def pick_up(
     request: Request,
     deliveries: DeliveriesApp,
     locations: Locations,
+    idempotency: Idempotency,
+    key: IdempotencyKey = None,
 ) -> Any:
     return _courier_command(
         request,
@@ -139,6 +172,7 @@ def pick_up(
         locations,
         delivery_id,
         lambda deliveries, cause: deliveries.pick_up(delivery_id, cause),
+        (idempotency, key),
     )
 
 
@@ -149,6 +183,8 @@ def deliver(
     request: Request,
     deliveries: DeliveriesApp,
     locations: Locations,
+    idempotency: Idempotency,
+    key: IdempotencyKey = None,
 ) -> Any:
     return _courier_command(
         request,
@@ -157,4 +193,5 @@ def deliver(
         locations,
         delivery_id,
         lambda deliveries, cause: deliveries.deliver(delivery_id, cause),
+        (idempotency, key),
     )

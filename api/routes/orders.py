@@ -16,13 +16,15 @@ from api.cursors import decode_cursor, encode_cursor
 from api.dependencies import (
     CatalogueView,
     Documents,
+    Idempotency,
+    IdempotencyKey,
     OrderingApp,
     Owners,
     PaymentsApp,
     Reads,
     Views,
 )
-from api.idempotency import checked_key
+from api.idempotency import IdempotencyStore, checked_key, create_once
 from api.order_documents import OrderDocuments, order_document
 from api.problems import ApiProblem
 from api.schemas.common import MAX_POSITION, OrderingPosition, Page, money_out
@@ -179,11 +181,15 @@ class OrderCommand:
         ordering: Ordering,
         owners: RestaurantOwners,
         documents: OrderDocuments,
+        idempotency: IdempotencyStore,
+        key: str | None,
     ) -> None:
         self.request = request
         self.ordering = ordering
         self.owners = owners
         self.documents = documents
+        self.idempotency = idempotency
+        self.key = key
 
     def __call__(
         self,
@@ -191,21 +197,34 @@ class OrderCommand:
         order_id: UUID,
         roles: tuple[Role, ...],
         command: Callable[[Ordering, Cause], Changed[Order]],
-    ) -> dict[str, Any]:
+        body: Any = None,
+    ) -> Any:
         """Runs ``command`` if the caller is the order's party in one of ``roles`` (or an
-        admin; to anyone else the order does not exist)."""
+        admin; to anyone else the order does not exist). With an Idempotency-Key, a repeat
+        of the same request gets the first answer instead of a 409."""
         ordering = self.ordering
-        require_role_of(caller, ordering.get_order(order_id), self.owners, *roles)
-        cause = cause_of(caller, self.request)
-        changed = retrying_conflicts(lambda: command(ordering, cause))
-        document = self.documents.load(changed.value.id)[1]
-        return {**document, "position": changed.position}
+
+        def run() -> tuple[int, dict[str, Any]]:
+            require_role_of(caller, ordering.get_order(order_id), self.owners, *roles)
+            cause = cause_of(caller, self.request)
+            changed = retrying_conflicts(lambda: command(ordering, cause))
+            document = self.documents.load(changed.value.id)[1]
+            return 200, {**document, "position": changed.position}
+
+        route = f"POST {self.request.url.path}"
+        fingerprint = None if body is None else body.model_dump(mode="json")
+        return create_once(self.idempotency, (caller.subject, route, self.key), fingerprint, run)
 
 
 async def order_command(
-    request: Request, ordering: OrderingApp, owners: Owners, documents: Documents
+    request: Request,
+    ordering: OrderingApp,
+    owners: Owners,
+    documents: Documents,
+    idempotency: Idempotency,
+    key: IdempotencyKey = None,
 ) -> OrderCommand:
-    return OrderCommand(request, ordering, owners, documents)
+    return OrderCommand(request, ordering, owners, documents, idempotency, key)
 
 
 RunOnOrder = Annotated[OrderCommand, Depends(order_command)]
@@ -221,6 +240,7 @@ def accept_order(order_id: UUID, body: AcceptIn, caller: Restaurant, run: RunOnO
         order_id,
         RESTAURANT,
         lambda orders, cause: orders.accept_order(order_id, body.prep_minutes, cause),
+        body,
     )
 
 
@@ -231,6 +251,7 @@ def reject_order(order_id: UUID, body: ReasonIn, caller: Restaurant, run: RunOnO
         order_id,
         RESTAURANT,
         lambda orders, cause: orders.reject_order(order_id, body.reason, cause),
+        body,
     )
 
 
@@ -252,6 +273,7 @@ def cancel_order(order_id: UUID, body: ReasonIn, caller: Canceller, run: RunOnOr
         order_id,
         (Role.CUSTOMER, Role.RESTAURANT),
         lambda orders, cause: orders.cancel_order(order_id, body.reason, cause),
+        body,
     )
 
 
@@ -269,4 +291,5 @@ def rate_order(order_id: UUID, body: RatingIn, caller: Customer, run: RunOnOrder
             comment=body.comment,
             cause=cause,
         ),
+        body,
     )

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.access import RestaurantOwners
@@ -18,6 +18,7 @@ from api.dependencies import (
     Config,
     HotViews,
     Idempotency,
+    IdempotencyKey,
     OrderingApp,
     Owners,
     RestaurantsApp,
@@ -43,7 +44,6 @@ from projections.restaurant_queue import open_orders
 
 router = APIRouter(prefix="/v1/restaurants", tags=["restaurants"])
 Owner = Annotated[Identity, allow(Role.RESTAURANT)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 def _require_owner(owners: RestaurantOwners, caller: Identity, restaurant_id: UUID) -> None:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from domain.values import Role
-from tests.api_builders import Api, User, open_kitchen, order_body, restaurant_body
+from tests.api_builders import Api, User, open_kitchen, order_body, paid_order, restaurant_body
 from tests.api_server import ApiServer, serving
 
 COPIES = 20
@@ -158,3 +158,25 @@ def test_creation_keys_are_per_user(api: Api, kind: str) -> None:
     second = api.expect(201, api.user(role), "POST", path, json=body, headers=key)
 
     assert first["id"] != second["id"]
+
+
+def test_a_state_change_retried_with_its_key_gets_the_first_answer_not_a_conflict(
+    api: Api,
+) -> None:
+    kitchen = open_kitchen(api)
+    order = paid_order(api, api.user(Role.CUSTOMER), kitchen)
+    path, key = f"/v1/orders/{order['id']}/accept", f"accept-{uuid4().hex}"
+    keyed = {"headers": {"Idempotency-Key": key}, "json": {"prep_minutes": 12}}
+
+    first = api.expect(200, kitchen.owner, "POST", path, **keyed)
+    again = api.expect(200, kitchen.owner, "POST", path, **keyed)  # its answer was lost
+    unkeyed = api.call(kitchen.owner, "POST", path, json={"prep_minutes": 12})
+    other_body = api.call(
+        kitchen.owner, "POST", path, headers={"Idempotency-Key": key}, json={"prep_minutes": 30}
+    )
+
+    assert again == first
+    assert first["status"] == "accepted"
+    assert unkeyed.status_code == 409, unkeyed.text  # a real second acceptance
+    assert unkeyed.json()["current_status"] == "accepted"
+    assert other_body.status_code == 422, other_body.text
