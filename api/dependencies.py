@@ -28,7 +28,7 @@ from application.ordering import Ordering
 from application.payments import Payments
 from application.restaurants import Restaurants
 from application.settings import Settings
-from application.webhooks import PaymentWebhooks
+from application.webhook_inbox import WebhookInbox
 from projections.catalogue import Catalogue
 from projections.key_views import KeyStore
 from projections.views import SqlDatabase
@@ -45,7 +45,7 @@ class ApiParts:
     ordering: Ordering
     payments: Payments
     deliveries: Deliveries
-    webhooks: PaymentWebhooks
+    webhooks: WebhookInbox
     locations: LocationStore
     hot_views: KeyStore  # the key-value views: Redis when configured, else in-process
     tokens: BearerVerifier
@@ -81,7 +81,7 @@ RestaurantsApp = Annotated[Restaurants, _part("restaurants")]
 OrderingApp = Annotated[Ordering, _part("ordering")]
 PaymentsApp = Annotated[Payments, _part("payments")]
 DeliveriesApp = Annotated[Deliveries, _part("deliveries")]
-Webhooks = Annotated[PaymentWebhooks, _part("webhooks")]
+Webhooks = Annotated[WebhookInbox, _part("webhooks")]
 Locations = Annotated[LocationStore, _part("locations")]
 HotViews = Annotated[KeyStore, _part("hot_views")]
 Tokens = Annotated[BearerVerifier, _part("tokens")]

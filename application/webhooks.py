@@ -40,6 +40,7 @@ class WebhookOutcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"  # this gateway event was handled before
     IGNORED = "ignored"  # no longer applies (e.g. a failure reported after the capture)
+    QUEUED = "queued"  # it outran the saga: kept in the inbox, applied once the payment exists
 
 
 def signature_header(secret: bytes, body: bytes, at: int) -> str:
@@ -113,7 +114,10 @@ class PaymentWebhooks:
 
     def receive(self, signature: str | None, body: bytes) -> WebhookOutcome:
         self.signatures.verify(signature, body, self.clock())
-        event = GatewayEvent.parse(body)
+        return self.apply(GatewayEvent.parse(body))
+
+    def apply(self, event: GatewayEvent) -> WebhookOutcome:
+        """Applies a verified gateway event once; NotFound if its payment does not exist."""
         try:
             return self._apply(event)
         except ConcurrentChange:  # the same event delivered twice at once: the other won

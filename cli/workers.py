@@ -17,7 +17,7 @@ from cli.output import print_table
 from wiring.bootstrap import bootstrap
 from wiring.workers import COMPONENTS
 
-QUEUES = ("deadlines", "outbox")
+QUEUES = ("deadlines", "outbox", "inbox")
 
 
 def run_worker(args: argparse.Namespace) -> int:

@@ -29,7 +29,10 @@ from application.payments import Merchant, Payments
 from application.restaurants import Restaurants
 from application.runtime import Runtime
 from application.settings import ConfigurationError, Settings
+from application.webhook_inbox import QUEUE as INBOX
+from application.webhook_inbox import SagaProgress, WebhookInbox
 from application.webhooks import PaymentWebhooks, WebhookSignatures
+from application.work import Schedule
 from domain.values import Money
 from projections.key_views import KeyStore
 from projections.views import SqlDatabase
@@ -62,6 +65,7 @@ class Tiffin:
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _work_store: ClosableWorkStore | None = None
     _views: SqlDatabase | None = None
+    _inbox: WebhookInbox | None = None
 
     def close(self) -> None:
         for close in reversed(self._closers):
@@ -97,6 +101,21 @@ class Tiffin:
             self._views = open_views(self.settings)
             self._closers.append(self._views.close)
         return self._views
+
+    def webhook_inbox(self) -> WebhookInbox:
+        """The payment webhooks, kept in the inbox queue when they outrun the saga."""
+        if self._inbox is None:
+            store = self.work_store()
+
+            def hold(key: str, payload: dict[str, Any]) -> None:
+                with store.database.transaction() as run:
+                    store.record(run, INBOX, [Schedule(key, self.clock(), payload)])
+
+            progress = SagaProgress(self.payments, self.ordering)
+            self._inbox = WebhookInbox(
+                self.webhooks, progress, hold, self.settings.read_wait_seconds
+            )
+        return self._inbox
 
     def health_board(self) -> SqlHealthBoard:
         """What every worker reports of its components (in the work database)."""

@@ -86,7 +86,7 @@ def _parts(
         ordering=tiffin.ordering,
         payments=tiffin.payments,
         deliveries=tiffin.deliveries,
-        webhooks=tiffin.webhooks,
+        webhooks=tiffin.webhook_inbox(),
         locations=tiffin.locations,
         hot_views=tiffin.hot_views,
         tokens=_tokens(settings, clock),

@@ -17,6 +17,7 @@ from application.deadlines import DeadlineFiring, DeadlineTimes, deadline_change
 from application.outbox import OUTBOX_CHANGES, GatewayCalls
 from application.runtime import SAGA, Component, Leadership, Runtime, SagaStep
 from application.settings import Settings
+from application.webhook_inbox import QUEUE as INBOX
 from application.work import EventChanges, WorkQueue
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ from projections.registry import EVERY_VIEW, HOT_VIEWS, PROJECTIONS
 from projections.sql_views import TRACKING_TABLES, SqlViews
 from projections.views import SqlDatabase
 
-COMPONENTS = ("ordering", "payments", "deliveries", "deadlines", "outbox", *EVERY_VIEW)
+COMPONENTS = ("ordering", "payments", "deliveries", "deadlines", "outbox", "inbox", *EVERY_VIEW)
 ClosableWorkStore = SqlWorkStore
 
 
@@ -154,5 +155,7 @@ def _component(tiffin: Tiffin, store: SqlWorkStore, name: str) -> Component:
         calls = GatewayCalls(tiffin.payments, tiffin.gateway)
         intake = _intake(name, [tiffin.payments], OUTBOX_CHANGES, store)
         return WorkQueue(name, intake.run_once, calls, **queue)
+    if name == INBOX:
+        return WorkQueue(name, lambda: 0, tiffin.webhook_inbox(), **queue)
     app = next(app for app in processes.values() if app.name.lower() == name)
     return SagaStep(app, [processes[leader] for leader in SAGA.follows[app.name]])

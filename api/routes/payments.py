@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.access import require_visible
 from api.auth import allow
 from api.dependencies import OrderingApp, Owners, PaymentsApp, Webhooks
-from api.problems import unauthorized
+from api.problems import unauthorized, unavailable
 from api.schemas.common import MoneyOut, money_out
+from application.errors import NotFound
 from application.identity import Identity
-from application.webhooks import InvalidSignature
+from application.webhooks import InvalidSignature, WebhookOutcome
 from domain.payment import Payment
 from domain.values import Role
 
@@ -42,7 +43,7 @@ class PaymentPublic(BaseModel):
 
 
 class WebhookAnswer(BaseModel):
-    outcome: str  # applied, duplicate (no second effect) or ignored (too late to matter)
+    outcome: str  # applied, duplicate (no second effect), ignored (too late) or queued
 
 
 @router.get("/{payment_id}", response_model=PaymentPublic)
@@ -52,8 +53,15 @@ def get_payment(
     payments: PaymentsApp,
     ordering: OrderingApp,
     owners: Owners,
+    webhooks: Webhooks,
 ) -> Any:
-    payment = payments.load(Payment, payment_id)
+    try:
+        payment = payments.load(Payment, payment_id)
+    except NotFound:  # a new order's payment, before the saga has requested it: wait for it
+        progress = webhooks.progress
+        if not progress.wait(progress.head(), webhooks.wait_seconds):
+            raise unavailable(f"payment {payment_id} may not be requested yet") from None
+        payment = payments.load(Payment, payment_id)  # still none: no order has it
     order = ordering.get_order(payment.order_id)
     require_visible(caller, order, owners, hidden=f"no payment with id {payment_id}")
     return payment_document(payment, payments.history(payment_id))
@@ -82,17 +90,26 @@ def payment_document(payment: Payment, history: list[Any]) -> dict[str, Any]:
     }
 
 
-@router.post("/webhook", response_model=WebhookAnswer)
+@router.post(
+    "/webhook",
+    response_model=WebhookAnswer,
+    responses={202: {"model": WebhookAnswer, "description": "kept until its payment exists"}},
+)
 async def payment_webhook(
     request: Request,
+    response: Response,
     webhooks: Webhooks,
     signature: Annotated[str | None, Header(alias="Tiffin-Signature")] = None,
 ) -> Any:
     """Signed gateway events (no bearer token): a bad signature or a stale one is a 401 and
-    changes nothing; the same event again changes nothing more; a wrong amount is a 422."""
+    changes nothing; the same event again changes nothing more; a wrong amount is a 422. An
+    event for a payment the saga has not requested yet is kept and applied once it exists
+    (202, ``queued``); one for a payment no order has is a 404."""
     body = await request.body()
     try:
         outcome = await run_in_threadpool(webhooks.receive, signature, body)
     except InvalidSignature as error:
         raise unauthorized(str(error)) from None
+    if outcome is WebhookOutcome.QUEUED:
+        response.status_code = 202
     return {"outcome": str(outcome)}
