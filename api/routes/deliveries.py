@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from api.access import RestaurantOwners, courier_of, is_party
@@ -114,84 +114,69 @@ def get_delivery(
     return delivery_document(locations, delivery)
 
 
-def _courier_command(
-    request: Request,
-    caller: Identity,
-    deliveries: Deliveries,
-    locations: LocationStore,
-    delivery_id: UUID,
-    command: Callable[[Deliveries, Cause], Changed[Delivery]],
-    once: tuple[IdempotencyStore, str | None],
-) -> Any:
-    """Runs ``command`` if the caller is the delivery's courier (or an admin; to any other
-    courier the delivery does not exist), and answers the delivery as it is then; with an
-    Idempotency-Key, a repeat gets the first answer."""
-    store, key = once
-    who = (caller.subject, f"POST {request.url.path}", key)
-    return create_once(
-        store,
-        who,
-        None,
-        lambda: (
-            200,
-            _courier_change(request, caller, deliveries, locations, delivery_id, command),
-        ),
-    )
+class DeliveryCommand:
+    """Runs a command on a delivery for its courier, and answers the delivery as it is then."""
+
+    def __init__(
+        self,
+        request: Request,
+        deliveries: Deliveries,
+        locations: LocationStore,
+        idempotency: IdempotencyStore,
+        key: str | None,
+    ) -> None:
+        self.request = request
+        self.deliveries = deliveries
+        self.locations = locations
+        self.idempotency = idempotency
+        self.key = key
+
+    def __call__(
+        self,
+        caller: Identity,
+        delivery_id: UUID,
+        command: Callable[[Deliveries, Cause], Changed[Delivery]],
+    ) -> Any:
+        """Runs ``command`` if the caller is the delivery's courier (or an admin; to any
+        other courier the delivery does not exist); with an Idempotency-Key, a repeat gets
+        the first answer."""
+        deliveries = self.deliveries
+
+        def run() -> tuple[int, dict[str, Any]]:
+            delivery = deliveries.get_delivery(delivery_id)
+            if caller.role is not Role.ADMIN and delivery.courier_id != courier_of(caller):
+                raise ApiProblem(404, f"no delivery with id {delivery_id}")  # as if none
+            cause = cause_of(caller, self.request)
+            changed = retrying_conflicts(lambda: command(deliveries, cause))
+            document = delivery_document(self.locations, changed.value)
+            return 200, {**document, "position": changed.position}
+
+        who = (caller.subject, f"POST {self.request.url.path}", self.key)
+        return create_once(self.idempotency, who, None, run)
 
 
-def _courier_change(
-    request: Request,
-    caller: Identity,
-    deliveries: Deliveries,
-    locations: LocationStore,
-    delivery_id: UUID,
-    command: Callable[[Deliveries, Cause], Changed[Delivery]],
-) -> dict[str, Any]:
-    delivery = deliveries.get_delivery(delivery_id)
-    if caller.role is not Role.ADMIN and delivery.courier_id != courier_of(caller):
-        raise ApiProblem(404, f"no delivery with id {delivery_id}")  # as if there were none
-    cause = cause_of(caller, request)
-    changed = retrying_conflicts(lambda: command(deliveries, cause))
-    return {**delivery_document(locations, changed.value), "position": changed.position}
-
-
-@router.post("/{delivery_id}/pickup", response_model=DeliveryPublic)
-def pick_up(
-    delivery_id: UUID,
-    caller: CourierCaller,
+async def delivery_command(
     request: Request,
     deliveries: DeliveriesApp,
     locations: Locations,
     idempotency: Idempotency,
     key: IdempotencyKey = None,
-) -> Any:
-    return _courier_command(
-        request,
-        caller,
-        deliveries,
-        locations,
-        delivery_id,
-        lambda deliveries, cause: deliveries.pick_up(delivery_id, cause),
-        (idempotency, key),
+) -> DeliveryCommand:
+    return DeliveryCommand(request, deliveries, locations, idempotency, key)
+
+
+RunOnDelivery = Annotated[DeliveryCommand, Depends(delivery_command)]
+
+
+@router.post("/{delivery_id}/pickup", response_model=DeliveryPublic)
+def pick_up(delivery_id: UUID, caller: CourierCaller, run: RunOnDelivery) -> Any:
+    return run(
+        caller, delivery_id, lambda deliveries, cause: deliveries.pick_up(delivery_id, cause)
     )
 
 
 @router.post("/{delivery_id}/deliver", response_model=DeliveryPublic)
-def deliver(
-    delivery_id: UUID,
-    caller: CourierCaller,
-    request: Request,
-    deliveries: DeliveriesApp,
-    locations: Locations,
-    idempotency: Idempotency,
-    key: IdempotencyKey = None,
-) -> Any:
-    return _courier_command(
-        request,
-        caller,
-        deliveries,
-        locations,
-        delivery_id,
-        lambda deliveries, cause: deliveries.deliver(delivery_id, cause),
-        (idempotency, key),
+def deliver(delivery_id: UUID, caller: CourierCaller, run: RunOnDelivery) -> Any:
+    return run(
+        caller, delivery_id, lambda deliveries, cause: deliveries.deliver(delivery_id, cause)
     )
