@@ -15,7 +15,14 @@ from api.access import courier_of
 from api.auth import allow
 from api.causation import cause_of, retrying_conflicts
 from api.cursors import decode_cursor, encode_cursor
-from api.dependencies import DeliveriesApp, Idempotency, Locations, Reads, Views
+from api.dependencies import (
+    DeliveriesApp,
+    Idempotency,
+    IdempotencyKey,
+    Locations,
+    Reads,
+    Views,
+)
 from api.idempotency import create_once
 from api.routes.orders import summary_out
 from api.schemas.common import DeliveriesPosition, Page, Strict
@@ -102,13 +109,23 @@ def register_courier(
 
 @router.put("/me/shift", response_model=CourierPublic)
 def set_shift(
-    body: ShiftIn, caller: CourierCaller, request: Request, deliveries: DeliveriesApp
+    body: ShiftIn,
+    caller: CourierCaller,
+    request: Request,
+    deliveries: DeliveriesApp,
+    idempotency: Idempotency,
+    key: IdempotencyKey = None,
 ) -> Any:
-    courier = deliveries.courier_of_owner(caller.subject)
-    cause = cause_of(caller, request)
-    # The saga may be assigning this courier a delivery at the same moment: then decide again.
-    changed = retrying_conflicts(lambda: deliveries.set_on_shift(courier.id, body.on_shift, cause))
-    return {**courier_out(changed.value), "position": changed.position}
+    def change() -> tuple[int, dict[str, Any]]:
+        courier = deliveries.courier_of_owner(caller.subject)
+        cause = cause_of(caller, request)
+        # The saga may be assigning this courier a delivery at the same moment: decide again.
+        on_shift = body.on_shift
+        changed = retrying_conflicts(lambda: deliveries.set_on_shift(courier.id, on_shift, cause))
+        return 200, {**courier_out(changed.value), "position": changed.position}
+
+    who = (caller.subject, "PUT /v1/couriers/me/shift", key)
+    return create_once(idempotency, who, body.model_dump(mode="json"), change)
 
 
 @router.put("/me/location", status_code=204)

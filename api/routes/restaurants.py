@@ -143,12 +143,20 @@ def set_status(
     request: Request,
     restaurants: RestaurantsApp,
     owners: Owners,
+    idempotency: Idempotency,
+    key: IdempotencyKey = None,
 ) -> Any:
-    _require_owner(owners, caller, restaurant_id)
-    cause = cause_of(caller, request)
-    changed = retrying_conflicts(lambda: restaurants.set_online(restaurant_id, body.online, cause))
-    restaurant = changed.value
-    return {**restaurant_out(restaurant, restaurant.menu.values()), "position": changed.position}
+    def change() -> tuple[int, dict[str, Any]]:
+        _require_owner(owners, caller, restaurant_id)
+        cause = cause_of(caller, request)
+        online = body.online
+        changed = retrying_conflicts(lambda: restaurants.set_online(restaurant_id, online, cause))
+        restaurant = changed.value
+        document = restaurant_out(restaurant, restaurant.menu.values())
+        return 200, {**document, "position": changed.position}
+
+    who = (caller.subject, f"PUT {request.url.path}", key)
+    return create_once(idempotency, who, body.model_dump(mode="json"), change)
 
 
 @router.post("/{restaurant_id}/menu/items", status_code=201, response_model=MenuItemPublic)
@@ -189,17 +197,24 @@ def change_menu_item(
     request: Request,
     restaurants: RestaurantsApp,
     owners: Owners,
+    idempotency: Idempotency,
+    key: IdempotencyKey = None,
 ) -> Any:
-    _require_owner(owners, caller, restaurant_id)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     if "price" in changes:
         changes["price"] = body.price.value() if body.price else None
-    cause = cause_of(caller, request)
-    with _menu_item(item_id):
-        changed = retrying_conflicts(
-            lambda: restaurants.change_menu_item(restaurant_id, item_id, cause=cause, **changes)
-        )
-    return {**item_out(changed.value), "position": changed.position}
+
+    def change() -> tuple[int, dict[str, Any]]:
+        _require_owner(owners, caller, restaurant_id)
+        cause = cause_of(caller, request)
+        with _menu_item(item_id):
+            changed = retrying_conflicts(
+                lambda: restaurants.change_menu_item(restaurant_id, item_id, cause=cause, **changes)
+            )
+        return 200, {**item_out(changed.value), "position": changed.position}
+
+    who = (caller.subject, f"PATCH {request.url.path}", key)
+    return create_once(idempotency, who, body.model_dump(mode="json", exclude_unset=True), change)
 
 
 @contextmanager

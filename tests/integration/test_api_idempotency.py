@@ -180,3 +180,17 @@ def test_a_state_change_retried_with_its_key_gets_the_first_answer_not_a_conflic
     assert unkeyed.status_code == 409, unkeyed.text  # a real second acceptance
     assert unkeyed.json()["current_status"] == "accepted"
     assert other_body.status_code == 422, other_body.text
+
+
+def test_put_and_patch_changes_retried_with_their_key_get_the_first_answer(api: Api) -> None:
+    kitchen = open_kitchen(api)
+    status_path = f"/v1/restaurants/{kitchen.id}/status"
+    key = {"Idempotency-Key": f"offline-{uuid4().hex}"}
+
+    first = api.expect(200, kitchen.owner, "PUT", status_path, headers=key, json={"online": False})
+    again = api.expect(200, kitchen.owner, "PUT", status_path, headers=key, json={"online": False})
+    refused = api.call(kitchen.owner, "PUT", status_path, headers=key, json={"online": True})
+
+    assert again == first
+    assert first["online"] is False
+    assert refused.status_code == 422, refused.text  # the same key with another body
