@@ -15,7 +15,7 @@ from fastapi import Depends, Header, Request
 from prometheus_client import CollectorRegistry
 
 from api.access import RestaurantOwners
-from api.idempotency import IdempotencyStore
+from api.idempotency import IdempotencyStore, RunOnce
 from api.live_updates import OrderChannels
 from api.order_documents import OrderDocuments
 from api.rate_limiting import RouteLimits
@@ -103,3 +103,12 @@ IdempotencyKey = Annotated[
         description="the same key and body again get the first answer (a lost answer's retry)",
     ),
 ]
+
+
+async def run_once(
+    request: Request, idempotency: Idempotency, key: IdempotencyKey = None
+) -> RunOnce:
+    return RunOnce(idempotency, request.method, request.url.path, key)
+
+
+Once = Annotated[RunOnce, Depends(run_once)]

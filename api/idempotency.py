@@ -124,3 +124,24 @@ def create_once(
         return create()[1]
     replay = store.run_once((subject, route, key), request, create)
     return JSONResponse(replay.body, status_code=replay.status)
+
+
+class RunOnce:
+    """A command request's run-once: with an Idempotency-Key, the first answer to (user,
+    method and path, key) is kept, and a repeat with the same body gets it."""
+
+    def __init__(self, store: IdempotencyStore, method: str, path: str, key: str | None) -> None:
+        self.store = store
+        self.route = f"{method} {path}"
+        self.key = key
+
+    def __call__(
+        self,
+        subject: str,
+        body: Any,
+        run: Callable[[], tuple[int, dict[str, Any]]],
+        route: str | None = None,
+    ) -> Any:
+        """``run``'s answer, or the first answer to this key; ``body`` is the request's JSON
+        (what a repeat must match), ``route`` names the request if not its method and path."""
+        return create_once(self.store, (subject, route or self.route, self.key), body, run)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, StrictBool
 from starlette.concurrency import run_in_threadpool
 
@@ -17,13 +17,11 @@ from api.causation import cause_of, retrying_conflicts
 from api.cursors import decode_cursor, encode_cursor
 from api.dependencies import (
     DeliveriesApp,
-    Idempotency,
-    IdempotencyKey,
     Locations,
+    Once,
     Reads,
     Views,
 )
-from api.idempotency import create_once
 from api.routes.orders import summary_out
 from api.schemas.common import DeliveriesPosition, Page, Strict
 from api.schemas.orders import OrderSummaryOut
@@ -87,8 +85,7 @@ def register_courier(
     caller: CourierCaller,
     request: Request,
     deliveries: DeliveriesApp,
-    idempotency: Idempotency,
-    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    once: Once,
 ) -> Any:
     """One profile per user: a second registration is a 409 (with the same Idempotency-Key
     and body, the first answer)."""
@@ -103,8 +100,7 @@ def register_courier(
         )
         return 201, {**courier_out(changed.value), "position": changed.position}
 
-    who = (caller.subject, "POST /v1/couriers", key)
-    return create_once(idempotency, who, body.model_dump(mode="json"), create)
+    return once(caller.subject, body.model_dump(mode="json"), create)
 
 
 @router.put("/me/shift", response_model=CourierPublic)
@@ -113,8 +109,7 @@ def set_shift(
     caller: CourierCaller,
     request: Request,
     deliveries: DeliveriesApp,
-    idempotency: Idempotency,
-    key: IdempotencyKey = None,
+    once: Once,
 ) -> Any:
     def change() -> tuple[int, dict[str, Any]]:
         courier = deliveries.courier_of_owner(caller.subject)
@@ -124,8 +119,7 @@ def set_shift(
         changed = retrying_conflicts(lambda: deliveries.set_on_shift(courier.id, on_shift, cause))
         return 200, {**courier_out(changed.value), "position": changed.position}
 
-    who = (caller.subject, "PUT /v1/couriers/me/shift", key)
-    return create_once(idempotency, who, body.model_dump(mode="json"), change)
+    return once(caller.subject, body.model_dump(mode="json"), change)
 
 
 @router.put("/me/location", status_code=204)

@@ -15,13 +15,12 @@ from api.auth import allow
 from api.causation import cause_of, retrying_conflicts
 from api.dependencies import (
     DeliveriesApp,
-    Idempotency,
-    IdempotencyKey,
     Locations,
+    Once,
     OrderingApp,
     Owners,
 )
-from api.idempotency import IdempotencyStore, create_once
+from api.idempotency import RunOnce
 from api.problems import ApiProblem
 from api.schemas.common import LocationOut, location_out
 from application.deliveries import Deliveries
@@ -122,14 +121,12 @@ class DeliveryCommand:
         request: Request,
         deliveries: Deliveries,
         locations: LocationStore,
-        idempotency: IdempotencyStore,
-        key: str | None,
+        once: RunOnce,
     ) -> None:
         self.request = request
         self.deliveries = deliveries
         self.locations = locations
-        self.idempotency = idempotency
-        self.key = key
+        self.once = once
 
     def __call__(
         self,
@@ -151,18 +148,16 @@ class DeliveryCommand:
             document = delivery_document(self.locations, changed.value)
             return 200, {**document, "position": changed.position}
 
-        who = (caller.subject, f"POST {self.request.url.path}", self.key)
-        return create_once(self.idempotency, who, None, run)
+        return self.once(caller.subject, None, run)
 
 
 async def delivery_command(
     request: Request,
     deliveries: DeliveriesApp,
     locations: Locations,
-    idempotency: Idempotency,
-    key: IdempotencyKey = None,
+    once: Once,
 ) -> DeliveryCommand:
-    return DeliveryCommand(request, deliveries, locations, idempotency, key)
+    return DeliveryCommand(request, deliveries, locations, once)
 
 
 RunOnDelivery = Annotated[DeliveryCommand, Depends(delivery_command)]

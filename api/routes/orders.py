@@ -16,15 +16,14 @@ from api.cursors import decode_cursor, encode_cursor
 from api.dependencies import (
     CatalogueView,
     Documents,
-    Idempotency,
-    IdempotencyKey,
+    Once,
     OrderingApp,
     Owners,
     PaymentsApp,
     Reads,
     Views,
 )
-from api.idempotency import IdempotencyStore, checked_key, create_once
+from api.idempotency import RunOnce, checked_key
 from api.order_documents import OrderDocuments, order_document
 from api.problems import ApiProblem
 from api.schemas.common import MAX_POSITION, OrderingPosition, Page, money_out
@@ -181,15 +180,13 @@ class OrderCommand:
         ordering: Ordering,
         owners: RestaurantOwners,
         documents: OrderDocuments,
-        idempotency: IdempotencyStore,
-        key: str | None,
+        once: RunOnce,
     ) -> None:
         self.request = request
         self.ordering = ordering
         self.owners = owners
         self.documents = documents
-        self.idempotency = idempotency
-        self.key = key
+        self.once = once
 
     def __call__(
         self,
@@ -211,9 +208,8 @@ class OrderCommand:
             document = self.documents.load(changed.value.id)[1]
             return 200, {**document, "position": changed.position}
 
-        route = f"POST {self.request.url.path}"
         fingerprint = None if body is None else body.model_dump(mode="json")
-        return create_once(self.idempotency, (caller.subject, route, self.key), fingerprint, run)
+        return self.once(caller.subject, fingerprint, run)
 
 
 async def order_command(
@@ -221,10 +217,9 @@ async def order_command(
     ordering: OrderingApp,
     owners: Owners,
     documents: Documents,
-    idempotency: Idempotency,
-    key: IdempotencyKey = None,
+    once: Once,
 ) -> OrderCommand:
-    return OrderCommand(request, ordering, owners, documents, idempotency, key)
+    return OrderCommand(request, ordering, owners, documents, once)
 
 
 RunOnOrder = Annotated[OrderCommand, Depends(order_command)]

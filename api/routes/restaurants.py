@@ -17,14 +17,12 @@ from api.dependencies import (
     CatalogueView,
     Config,
     HotViews,
-    Idempotency,
-    IdempotencyKey,
+    Once,
     OrderingApp,
     Owners,
     RestaurantsApp,
     Views,
 )
-from api.idempotency import create_once
 from api.problems import ApiProblem
 from api.schemas.common import OrderingPosition, Page, RestaurantsPosition
 from api.schemas.restaurants import (
@@ -59,8 +57,7 @@ def register_restaurant(
     caller: Owner,
     request: Request,
     restaurants: RestaurantsApp,
-    idempotency: Idempotency,
-    key: IdempotencyKey = None,
+    once: Once,
 ) -> Any:
     def create() -> tuple[int, dict[str, Any]]:
         changed = restaurants.register_restaurant(
@@ -78,8 +75,7 @@ def register_restaurant(
             "position": changed.position,
         }
 
-    who = (caller.subject, "POST /v1/restaurants", key)
-    return create_once(idempotency, who, body.model_dump(mode="json"), create)
+    return once(caller.subject, body.model_dump(mode="json"), create)
 
 
 @router.get("", response_model=Page[RestaurantPublic])
@@ -143,8 +139,7 @@ def set_status(
     request: Request,
     restaurants: RestaurantsApp,
     owners: Owners,
-    idempotency: Idempotency,
-    key: IdempotencyKey = None,
+    once: Once,
 ) -> Any:
     def change() -> tuple[int, dict[str, Any]]:
         _require_owner(owners, caller, restaurant_id)
@@ -155,8 +150,7 @@ def set_status(
         document = restaurant_out(restaurant, restaurant.menu.values())
         return 200, {**document, "position": changed.position}
 
-    who = (caller.subject, f"PUT {request.url.path}", key)
-    return create_once(idempotency, who, body.model_dump(mode="json"), change)
+    return once(caller.subject, body.model_dump(mode="json"), change)
 
 
 @router.post("/{restaurant_id}/menu/items", status_code=201, response_model=MenuItemPublic)
@@ -167,8 +161,7 @@ def add_menu_item(
     request: Request,
     restaurants: RestaurantsApp,
     owners: Owners,
-    idempotency: Idempotency,
-    key: IdempotencyKey = None,
+    once: Once,
 ) -> Any:
     _require_owner(owners, caller, restaurant_id)
 
@@ -184,8 +177,8 @@ def add_menu_item(
         )
         return 201, {**item_out(changed.value), "position": changed.position}
 
-    who = (caller.subject, f"POST /v1/restaurants/{restaurant_id}/menu/items", key)
-    return create_once(idempotency, who, body.model_dump(mode="json"), create)
+    route = f"POST /v1/restaurants/{restaurant_id}/menu/items"  # the id as stored keys spell it
+    return once(caller.subject, body.model_dump(mode="json"), create, route=route)
 
 
 @router.patch("/{restaurant_id}/menu/items/{item_id}", response_model=MenuItemPublic)
@@ -197,8 +190,7 @@ def change_menu_item(
     request: Request,
     restaurants: RestaurantsApp,
     owners: Owners,
-    idempotency: Idempotency,
-    key: IdempotencyKey = None,
+    once: Once,
 ) -> Any:
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     if "price" in changes:
@@ -213,8 +205,7 @@ def change_menu_item(
             )
         return 200, {**item_out(changed.value), "position": changed.position}
 
-    who = (caller.subject, f"PATCH {request.url.path}", key)
-    return create_once(idempotency, who, body.model_dump(mode="json", exclude_unset=True), change)
+    return once(caller.subject, body.model_dump(mode="json", exclude_unset=True), change)
 
 
 @contextmanager
