@@ -153,16 +153,7 @@ def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
         settings.payment_webhook_secret, settings.data_dir, "payment-webhook"
     )
     webhooks = PaymentWebhooks(payments, WebhookSignatures(webhook_secret))
-    for app in (restaurants, ordering, payments, deliveries):
-        try:
-            _check_newest_event_decodes(app, settings)
-        except ConfigurationError:
-            for opened in (restaurants, ordering, payments, deliveries):
-                opened.close()
-            for close in closers:
-                close()
-            raise
-    return Tiffin(
+    tiffin = Tiffin(
         settings=settings,
         restaurants=restaurants,
         ordering=ordering,
@@ -176,6 +167,13 @@ def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
         redis=redis,
         _closers=closers,
     )
+    try:
+        for app in tiffin.apps():
+            _check_newest_event_decodes(app, settings)
+    except ConfigurationError:
+        tiffin.close()
+        raise
+    return tiffin
 
 
 def _check_newest_event_decodes(app: Application[Any], settings: Settings) -> None:

@@ -39,17 +39,23 @@ Clock = Callable[[], float]
 
 
 def create_app(
-    settings: Settings, tiffin: Tiffin | None = None, clock: Clock = time.time
+    settings: Settings,
+    tiffin: Tiffin | None = None,
+    clock: Clock = time.time,
+    *,
+    owns_platform: bool | None = None,
 ) -> FastAPI:
-    """The API over ``tiffin``, or over a platform of its own, opened and closed with the app
-    (on the embedded default that one runs every worker in-process too)."""
+    """The API over ``tiffin``, or over a platform of its own. The app owns the platform it
+    builds (or is handed with ``owns_platform=True``): it closes it, and on the embedded
+    default runs every worker in-process too."""
     registry = CollectorRegistry()
+    owned = tiffin is None if owns_platform is None else owns_platform
 
     @asynccontextmanager
     async def open_parts() -> AsyncIterator[ApiParts]:
         platform = tiffin or bootstrap(settings)
         runtime = None
-        if tiffin is None and settings.embedded:
+        if owned and settings.embedded:
             runtime = platform.runtime()
             runtime.start()
         reads = open_database(settings.database_url, settings.data_dir / "views.sqlite3")
@@ -62,7 +68,7 @@ def create_app(
             if runtime is not None:
                 runtime.stop()
             reads.close()
-            if tiffin is None:
+            if owned:
                 platform.close()
 
     return create_api(settings, registry, open_parts)

@@ -28,10 +28,10 @@ def serve(
 ) -> None:
     """Serves the API until SIGTERM or SIGINT; ``on_ready(certificate, generated)`` is called
     once it listens."""
-    with bootstrap(settings):
-        pass  # what the platform refuses (a wrong cipher key) is refused before listening
     cert, key, generated = certificate_of(settings)
     config = hypercorn_config(
         settings.host, settings.port, cert, key, graceful_seconds=graceful_seconds
     )
-    run_server(create_app(settings), config, on_ready=lambda: on_ready(cert, generated))
+    # Built before listening, so what it refuses (a wrong cipher key) stops the start.
+    app = create_app(settings, bootstrap(settings), owns_platform=True)
+    run_server(app, config, on_ready=lambda: on_ready(cert, generated))
