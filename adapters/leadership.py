@@ -25,9 +25,13 @@ log = logging.getLogger(__name__)
 CHECK_SECONDS = 0.5
 # libpq: probe an idle connection after 1 s, every 1 s, give up after 2 unanswered probes;
 # fail a send unacknowledged for 2 s.
-KEEPALIVES = (
-    "keepalives=1 keepalives_idle=1 keepalives_interval=1 keepalives_count=2 tcp_user_timeout=2000"
-)
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 1,
+    "keepalives_interval": 1,
+    "keepalives_count": 2,
+    "tcp_user_timeout": 2000,
+}
 
 
 class PostgresLeadership:
@@ -72,7 +76,7 @@ class PostgresLeadership:
         elif self._held:
             self._lost("the lock connection was lost")
         self._connection = psycopg.connect(
-            make_conninfo(self.url, **dict(o.split("=") for o in KEEPALIVES.split())),
+            make_conninfo(self.url, **KEEPALIVES),
             autocommit=True,
         )
         self._checked_at = time.monotonic()

@@ -20,6 +20,8 @@ Run = Callable[[str, Sequence[Any]], Any]  # runs one statement; returns a curso
 
 
 class SqlDatabase(Protocol):
+    row_lock: str  # what a SELECT adds to pass over rows another transaction is claiming
+
     def transaction(self) -> Any:
         """A context manager yielding ``run``; commits on success, rolls back on error."""
         ...

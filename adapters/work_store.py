@@ -42,6 +42,7 @@ class SqlWorkStore:
     def __init__(self, database: SqlDatabase, more_tables: Sequence[str] = ()) -> None:
         self.database = database
         self._transaction = database.transaction
+        self._claim = CLAIM.format(row_lock=database.row_lock)
         create_tables(database, [*CREATE_TABLES, *more_tables], "tiffin-work-ddl")
 
     def close(self) -> None:
@@ -63,9 +64,8 @@ class SqlWorkStore:
         ``lease_until`` in the same statement: no other process sees them due until the lease
         ends, so two never run the same item at once. Their version is kept, so a finish or
         postpone still applies."""
-        statement = CLAIM.format(row_lock=getattr(self.database, "row_lock", ""))
         with self._transaction() as run:
-            rows = run(statement, (lease_until, queue, SCHEDULED, now, limit)).fetchall()
+            rows = run(self._claim, (lease_until, queue, SCHEDULED, now, limit)).fetchall()
         return sorted((_item(row) for row in rows), key=lambda item: item.key)
 
     def finish(self, item: WorkItem) -> None:

@@ -55,21 +55,22 @@ class SqlHealthBoard:
     def report(self, worker: str, health: list[ComponentHealth], now: float) -> None:
         wall = self.clock()
         with self.database.transaction() as run:
+            # Workers that stopped reporting are gone: their rows go with the next report.
+            run("DELETE FROM tiffin_worker_health WHERE updated_at < ?", (wall - STALE_SECONDS,))
             for item in health:
                 failing = item.failing_for(now)
                 row = (worker, item.component, item.state(now), item.failures, failing)
                 run(REPORT, (*row, item.last_error, wall))
 
     def rows(self) -> list[HealthRow]:
-        """Every recent worker's components; workers silent for ``STALE_SECONDS`` are left
-        out (and their rows deleted)."""
+        """Every recent worker's components (workers silent for ``STALE_SECONDS`` are gone)."""
         cutoff = self.clock() - STALE_SECONDS
         with self.database.transaction() as run:
-            run("DELETE FROM tiffin_worker_health WHERE updated_at < ?", (cutoff,))
             found = run(
                 "SELECT worker, component, state, failures, failing_seconds, last_error,"
-                " updated_at FROM tiffin_worker_health ORDER BY component, worker",
-                (),
+                " updated_at FROM tiffin_worker_health WHERE updated_at >= ?"
+                " ORDER BY component, worker",
+                (cutoff,),
             ).fetchall()
         return [HealthRow(*row) for row in found]
 

@@ -109,7 +109,6 @@ class Runtime(RecordingEventReceiver[Any]):
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.health = {c.name: ComponentHealth(c.name) for c in self.components}
         self._reported_at = -REPORT_EVERY_SECONDS
-        self._owned: set[str] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -140,14 +139,12 @@ class Runtime(RecordingEventReceiver[Any]):
         return done, errors
 
     def _leads(self, name: str) -> bool:
-        holds = self.leadership.holds(name)
-        if holds and name not in self._owned:
-            self._owned.add(name)
+        health, holds = self.health[name], self.leadership.holds(name)
+        if holds and not health.owned:
             log.info("took over %s", name)
-        elif not holds and name in self._owned:
-            self._owned.discard(name)
+        elif not holds and health.owned:
             log.warning("handed over %s: no longer its owner, standing by", name)
-        self.health[name].owned = holds
+        health.owned = holds
         return holds
 
     def _failed(self, health: ComponentHealth, error: Exception, now: float) -> None:
@@ -167,7 +164,6 @@ class Runtime(RecordingEventReceiver[Any]):
             self.give_up_seconds,
         )
         self.leadership.let_go(health.component)
-        self._owned.discard(health.component)
         health.owned, health.failing_since = False, None
         health.resting_until = now + self.give_up_seconds
 

@@ -77,6 +77,11 @@ class WebhookInbox:
         self.hold = hold
         self.wait_seconds = wait_seconds
 
+    def saga_caught_up(self) -> bool:
+        """Waits (up to the read wait) until Payments has processed the orders log as far as
+        it is now: then a payment that does not exist has no order."""
+        return self.progress.wait(self.progress.head(), self.wait_seconds)
+
     def receive(self, signature: str | None, body: bytes) -> WebhookOutcome:
         """As ``PaymentWebhooks.receive``, for payments the saga has not created yet too."""
         try:

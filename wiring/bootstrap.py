@@ -66,6 +66,7 @@ class Tiffin:
     _work_store: ClosableWorkStore | None = None
     _views: SqlDatabase | None = None
     _inbox: WebhookInbox | None = None
+    _health_board: SqlHealthBoard | None = None
 
     def close(self) -> None:
         for close in reversed(self._closers):
@@ -118,8 +119,10 @@ class Tiffin:
         return self._inbox
 
     def health_board(self) -> SqlHealthBoard:
-        """What every worker reports of its components (in the work database)."""
-        return SqlHealthBoard(self.work_store().database)
+        """What every worker reports of its components (in the work database; opened once)."""
+        if self._health_board is None:
+            self._health_board = SqlHealthBoard(self.work_store().database)
+        return self._health_board
 
     def runtime(self, only: Sequence[str] = COMPONENTS) -> Runtime:
         """The workers (all, or only the named ones), not started yet."""

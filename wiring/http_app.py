@@ -59,6 +59,7 @@ def create_app(
             runtime = platform.runtime()
             runtime.start()
         reads = open_database(settings.database_url, settings.data_dir / "views.sqlite3")
+        create_tables(reads, [IDEMPOTENCY_DDL], "tiffin-api-ddl")
         channels = _channels(settings, platform)
         try:
             yield _parts(settings, platform, reads, channels, registry, clock)
@@ -82,7 +83,6 @@ def _parts(
     registry: CollectorRegistry,
     clock: Clock,
 ) -> ApiParts:
-    create_tables(reads, [IDEMPOTENCY_DDL], "tiffin-api-ddl")
     views = ViewReads(lambda name: projector(tiffin, reads, name), settings.read_wait_seconds)
     register_lag(registry, lambda: [views.projector(name) for name in EVERY_VIEW])
     register_health(registry, tiffin.health_board())

@@ -11,7 +11,6 @@ from adapters.leadership import FileLeadership, PostgresLeadership
 from adapters.sql import create_tables, open_database
 from adapters.wake_up import PostgresWakeUp
 from adapters.work_store import SqlWorkStore
-from adapters.worker_health import SqlHealthBoard
 from application import deadlines, outbox
 from application.deadlines import DeadlineFiring, DeadlineTimes, deadline_changes
 from application.outbox import OUTBOX_CHANGES, GatewayCalls
@@ -111,7 +110,7 @@ def build_runtime(
         settings.worker_poll_seconds,
         wake_up_for(tiffin),
         give_up_seconds=settings.component_give_up_seconds,
-        board=SqlHealthBoard(store.database),
+        board=tiffin.health_board(),
     )
     for app in (tiffin.restaurants, tiffin.ordering, tiffin.payments, tiffin.deliveries):
         app.lead(runtime)

@@ -58,8 +58,7 @@ def get_payment(
     try:
         payment = payments.load(Payment, payment_id)
     except NotFound:  # a new order's payment, before the saga has requested it: wait for it
-        progress = webhooks.progress
-        if not progress.wait(progress.head(), webhooks.wait_seconds):
+        if not webhooks.saga_caught_up():
             raise unavailable(f"payment {payment_id} may not be requested yet") from None
         payment = payments.load(Payment, payment_id)  # still none: no order has it
     order = ordering.get_order(payment.order_id)
