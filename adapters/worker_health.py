@@ -1,10 +1,11 @@
 """The workers' health board: one row per worker and component in the work database, written
-by each worker's runtime every second or so, read by ``tiffin work health`` and ``/metrics``."""
+by each worker's runtime every second or so, read by ``tiffin work health`` and ``/metrics``;
+and one row per worker and outside destination for the circuit breakers it keeps."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
@@ -12,6 +13,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from adapters.sql import SqlDatabase, create_tables
+from application.circuit_breaker import BreakerReport, BreakerState
 from application.component_health import ComponentHealth
 
 STALE_SECONDS = 10.0  # a worker silent for longer is gone (or stuck)
@@ -31,6 +33,19 @@ REPORT = (
     " updated_at = excluded.updated_at"
 )
 STATES = ("running", "failing", "standby", "resting")
+CREATE_BREAKERS = (
+    "CREATE TABLE IF NOT EXISTS tiffin_circuit_breakers ("
+    " worker TEXT NOT NULL, destination TEXT NOT NULL, state TEXT NOT NULL,"
+    " failures INTEGER NOT NULL, open_seconds DOUBLE PRECISION NOT NULL,"
+    " updated_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (worker, destination))"
+)
+REPORT_BREAKER = (
+    "INSERT INTO tiffin_circuit_breakers"
+    " (worker, destination, state, failures, open_seconds, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (worker, destination) DO UPDATE SET state = excluded.state,"
+    " failures = excluded.failures, open_seconds = excluded.open_seconds,"
+    " updated_at = excluded.updated_at"
+)
 
 
 @dataclass(frozen=True)
@@ -44,23 +59,54 @@ class HealthRow:
     updated_at: float  # wall clock
 
 
+@dataclass(frozen=True)
+class BreakerRow:
+    worker: str
+    destination: str
+    state: str
+    failures: int
+    open_seconds: float
+
+
 class SqlHealthBoard:
     """``application.component_health.HealthBoard`` in SQL (SQLite or PostgreSQL)."""
 
     def __init__(self, database: SqlDatabase, clock: Callable[[], float] = time.time) -> None:
         self.database = database
         self.clock = clock
-        create_tables(database, [CREATE_TABLE], "tiffin-health-ddl")
+        create_tables(database, [CREATE_TABLE, CREATE_BREAKERS], "tiffin-health-ddl")
 
-    def report(self, worker: str, health: list[ComponentHealth], now: float) -> None:
+    def report(
+        self,
+        worker: str,
+        health: list[ComponentHealth],
+        now: float,
+        breakers: Sequence[BreakerReport] = (),
+    ) -> None:
         wall = self.clock()
         with self.database.transaction() as run:
             # Workers that stopped reporting are gone: their rows go with the next report.
-            run("DELETE FROM tiffin_worker_health WHERE updated_at < ?", (wall - STALE_SECONDS,))
+            for table in ("tiffin_worker_health", "tiffin_circuit_breakers"):
+                run(f"DELETE FROM {table} WHERE updated_at < ?", (wall - STALE_SECONDS,))  # noqa: S608
             for item in health:
                 failing = item.failing_for(now)
                 row = (worker, item.component, item.state(now), item.failures, failing)
                 run(REPORT, (*row, item.last_error, wall))
+            for breaker in breakers:
+                named = (worker, breaker.destination, breaker.state.value, breaker.failures)
+                run(REPORT_BREAKER, (*named, breaker.open_for, wall))
+
+    def breakers(self) -> list[BreakerRow]:
+        """The circuit breakers recent workers keep, one row per worker and destination."""
+        cutoff = self.clock() - STALE_SECONDS
+        with self.database.transaction() as run:
+            found = run(
+                "SELECT worker, destination, state, failures, open_seconds"
+                " FROM tiffin_circuit_breakers WHERE updated_at >= ?"
+                " ORDER BY destination, worker",
+                (cutoff,),
+            ).fetchall()
+        return [BreakerRow(*row) for row in found]
 
     def rows(self) -> list[HealthRow]:
         """Every recent worker's components (workers silent for ``STALE_SECONDS`` are gone)."""
@@ -97,6 +143,26 @@ class HealthCollector(Collector):
             for name in STATES:
                 state.add_metric([row.component, row.worker, name], float(row.state == name))
             failures.add_metric([row.component, row.worker], float(row.failures))
+        yield state
+        yield failures
+        yield from self._breakers()
+
+    def _breakers(self) -> Iterator[GaugeMetricFamily]:
+        state = GaugeMetricFamily(
+            "tiffin_circuit_breaker_state",
+            "1 for the state of each worker's circuit breaker per outside destination",
+            labels=["destination", "worker", "state"],
+        )
+        failures = GaugeMetricFamily(
+            "tiffin_circuit_breaker_failures",
+            "consecutive failed calls to the destination, as the worker's breaker counts them",
+            labels=["destination", "worker"],
+        )
+        for row in self.board.breakers():
+            for name in BreakerState:
+                labels = [row.destination, row.worker, name.value]
+                state.add_metric(labels, float(row.state == name))
+            failures.add_metric([row.destination, row.worker], float(row.failures))
         yield state
         yield failures
 

@@ -7,8 +7,11 @@ as long before it asks for it again (and takes it back if nobody else did).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from application.circuit_breaker import BreakerReport
 
 
 @dataclass
@@ -34,4 +37,12 @@ class ComponentHealth:
 class HealthBoard(Protocol):
     """Where a worker publishes its components' health, for operators and other processes."""
 
-    def report(self, worker: str, health: list[ComponentHealth], now: float) -> None: ...
+    def report(
+        self,
+        worker: str,
+        health: list[ComponentHealth],
+        now: float,
+        breakers: Sequence[BreakerReport] = (),
+    ) -> None:
+        """The worker's components, and the circuit breakers of the destinations it calls."""
+        ...

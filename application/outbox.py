@@ -3,7 +3,8 @@
 A requested payment becomes a collect call and a requested refund a refund call. Each call
 carries the payment id as its idempotency key, so a call repeated after a crash has no second
 effect at the gateway. Before calling, the payment is read again: a payment that no longer
-waits for the call (paid meanwhile, or refunded) needs none.
+waits for the call (paid meanwhile, or refunded) needs none. While the gateway's circuit breaker
+is open, calls wait for it (``Later``, no attempt counted) instead of each failing on its own.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from application.circuit_breaker import BreakerOpen
 from application.gateway import CollectRequest, GatewayRejected, RefundRequest, UpiGateway
 from application.payments import Payments
-from application.work import Done, EventChanges, Outcome, Park, Schedule, WorkItem
+from application.work import Done, EventChanges, Later, Outcome, Park, Schedule, WorkItem
 from domain.payment import PaymentStatus
 from domain.values import Cause, Role
 
@@ -45,6 +47,12 @@ class GatewayCalls:
     gateway: UpiGateway
 
     def __call__(self, item: WorkItem) -> Outcome:
+        try:
+            return self._call(item)
+        except BreakerOpen as open_circuit:
+            return Later(open_circuit.retry_in)
+
+    def _call(self, item: WorkItem) -> Outcome:
         payment = self.payments.get_payment(UUID(item.payload["payment_id"]))
         if item.payload["kind"] == COLLECT:
             if payment.status is not PaymentStatus.PENDING:

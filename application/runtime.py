@@ -21,6 +21,7 @@ from eventsourcing.application import Application
 from eventsourcing.system import RecordingEvent, RecordingEventReceiver, System
 
 from application.base import TiffinProcess
+from application.circuit_breaker import CircuitBreaker
 from application.component_health import ComponentHealth, HealthBoard
 from application.deliveries import Deliveries
 from application.ordering import Ordering
@@ -97,6 +98,7 @@ class Runtime(RecordingEventReceiver[Any]):
         *,
         give_up_seconds: float = 30.0,
         board: HealthBoard | None = None,
+        breakers: Callable[[], Sequence[CircuitBreaker]] = tuple,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.components = list(components)
@@ -105,6 +107,7 @@ class Runtime(RecordingEventReceiver[Any]):
         self.wake_up = wake_up
         self.give_up_seconds = give_up_seconds
         self.board = board
+        self.breakers = breakers
         self.clock = clock
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.health = {c.name: ComponentHealth(c.name) for c in self.components}
@@ -173,7 +176,8 @@ class Runtime(RecordingEventReceiver[Any]):
             return
         self._reported_at = now
         try:
-            self.board.report(self.worker, list(self.health.values()), now)
+            breakers = [breaker.report() for breaker in self.breakers()]
+            self.board.report(self.worker, list(self.health.values()), now, breakers)
         except Exception as error:  # reporting never stops the work
             log.warning("could not report the components' health: %r", error)
 

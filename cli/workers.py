@@ -17,7 +17,7 @@ from cli.output import print_table
 from wiring.bootstrap import bootstrap
 from wiring.workers import COMPONENTS
 
-QUEUES = ("deadlines", "outbox", "inbox")
+QUEUES = ("deadlines", "outbox", "inbox", "reconcile", "simulated_webhooks")
 
 
 def run_worker(args: argparse.Namespace) -> int:
@@ -64,6 +64,7 @@ def show_health(_: argparse.Namespace) -> int:
     """Each running worker's components: running, failing, standby or resting."""
     with bootstrap(load_settings()) as tiffin:
         rows = tiffin.health_board().rows()
+        breakers = tiffin.health_board().breakers()
     now = time.time()
     print_table(
         ("component", "worker", "state", "failures", "failing s", "seen s ago", "last error"),
@@ -82,6 +83,16 @@ def show_health(_: argparse.Namespace) -> int:
         right=["failures", "failing s", "seen s ago"],
     )
     print(f"{len({row.worker for row in rows})} worker(s) reporting")
+    if breakers:
+        print()
+        print_table(
+            ("destination", "worker", "circuit breaker", "failures", "open s"),
+            [
+                (b.destination, b.worker, b.state, b.failures, f"{b.open_seconds:.1f}")
+                for b in breakers
+            ],
+            right=["failures", "open s"],
+        )
     return 0
 
 

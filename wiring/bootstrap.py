@@ -21,8 +21,9 @@ from adapters.redis_views import RedisViews
 from adapters.secrets import configured_or_generated
 from adapters.simulated_gateway import SimulatedUpiGateway
 from adapters.worker_health import SqlHealthBoard
+from application.circuit_breaker import CircuitBreaker
 from application.deliveries import Deliveries
-from application.gateway import UpiGateway
+from application.gateway import GatewayUnavailable, GuardedGateway, UpiGateway
 from application.locations import LocationStore
 from application.ordering import Ordering
 from application.payments import Merchant, Payments
@@ -45,6 +46,7 @@ from wiring.workers import (
 )
 
 Clock = Callable[[], float]
+UPI_GATEWAY = "upi_gateway"  # the destination's name in metrics and /readyz
 
 
 @dataclass
@@ -57,7 +59,7 @@ class Tiffin:
     payments: Payments
     deliveries: Deliveries
     webhooks: PaymentWebhooks
-    gateway: UpiGateway
+    webhook_secret: bytes
     locations: LocationStore
     hot_views: KeyStore  # the key-value views: Redis when configured, else in-process
     clock: Clock = time.time
@@ -67,6 +69,7 @@ class Tiffin:
     _views: SqlDatabase | None = None
     _inbox: WebhookInbox | None = None
     _health_board: SqlHealthBoard | None = None
+    _gateway: GuardedGateway | None = None
 
     def close(self) -> None:
         for close in reversed(self._closers):
@@ -118,6 +121,24 @@ class Tiffin:
             )
         return self._inbox
 
+    def gateway(self) -> GuardedGateway:
+        """The UPI gateway the settings choose, behind its circuit breaker (built once)."""
+        if self._gateway is None:
+            settings = self.settings
+            breaker = CircuitBreaker(
+                UPI_GATEWAY,
+                settings.breaker_failures,
+                settings.breaker_reset_seconds,
+                counts_as_failure=(GatewayUnavailable,),
+            )
+            gateway = _gateway(settings, self.work_store, self.clock)
+            self._gateway = GuardedGateway(gateway, breaker)
+        return self._gateway
+
+    def breakers(self) -> list[CircuitBreaker]:
+        """The circuit breakers of the outside destinations this process has called."""
+        return [] if self._gateway is None else [self._gateway.breaker]
+
     def health_board(self) -> SqlHealthBoard:
         """What every worker reports of its components (in the work database; opened once)."""
         if self._health_board is None:
@@ -163,7 +184,7 @@ def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
         payments=payments,
         deliveries=deliveries,
         webhooks=webhooks,
-        gateway=_gateway(settings, webhooks, webhook_secret),
+        webhook_secret=webhook_secret,
         locations=locations,
         hot_views=MemoryViews() if redis is None else RedisViews(redis),
         clock=clock,
@@ -206,10 +227,13 @@ def _redis(settings: Settings, closers: list[Callable[[], None]]) -> Redis | Non
     return client
 
 
-def _gateway(settings: Settings, webhooks: PaymentWebhooks, webhook_secret: bytes) -> UpiGateway:
-    """The UPI gateway the settings choose: a real one over HTTP, or the simulated one."""
+def _gateway(
+    settings: Settings, work_store: Callable[[], ClosableWorkStore], clock: Clock
+) -> UpiGateway:
+    """The UPI gateway the settings choose: a real one over HTTP, or the simulated one (which
+    keeps its payments in the work database)."""
     if settings.payment_gateway == "http":
         assert settings.payment_gateway_url is not None  # Settings refuses http without a URL
         key = settings.payment_gateway_key
         return HttpUpiGateway(settings.payment_gateway_url, key.get_secret_value() if key else "")
-    return SimulatedUpiGateway(webhooks, webhook_secret, settings.simulated_capture_seconds)
+    return SimulatedUpiGateway(work_store(), settings.simulated_capture_seconds, clock)

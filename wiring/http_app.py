@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 
 from adapters.bearer_tokens import BearerTokens
 from adapters.event_positions import StoredEventPositions
@@ -26,12 +26,14 @@ from api.idempotency import IdempotencyStore
 from api.live_updates import InProcessChannels, OrderChannels, RedisChannels
 from api.rate_limiting import RouteLimits
 from api.view_reads import ViewReads
+from application.reconciliation import QUEUE as RECONCILE
+from application.reconciliation import stranded
 from application.settings import Settings
 from projections.catalogue import Catalogue
 from projections.metrics import register_lag
 from projections.registry import EVERY_VIEW
 from projections.views import SqlDatabase
-from wiring.bootstrap import Tiffin, bootstrap
+from wiring.bootstrap import UPI_GATEWAY, Tiffin, bootstrap
 from wiring.tokens import platform_secret
 from wiring.workers import projector
 
@@ -86,6 +88,7 @@ def _parts(
     views = ViewReads(lambda name: projector(tiffin, reads, name), settings.read_wait_seconds)
     register_lag(registry, lambda: [views.projector(name) for name in EVERY_VIEW])
     register_health(registry, tiffin.health_board())
+    _register_stranded(registry, tiffin)
     return ApiParts(
         settings=settings,
         restaurants=tiffin.restaurants,
@@ -147,4 +150,29 @@ def _probes(settings: Settings, tiffin: Tiffin, reads: SqlDatabase) -> dict[str,
         probes["redis"] = lambda: None if redis.ping() else "no PONG"
     kafka = "off" if settings.kafka_bootstrap_servers is None else "unchecked"
     probes["kafka"] = lambda: kafka
+    probes[UPI_GATEWAY] = lambda: _breaker_report(tiffin, UPI_GATEWAY)
     return probes
+
+
+def _breaker_report(tiffin: Tiffin, destination: str) -> str:
+    """The destination's circuit breaker as the workers calling it report it (it never fails
+    readiness: orders are still taken while the gateway is down)."""
+    rows = [row for row in tiffin.health_board().breakers() if row.destination == destination]
+    worst = max(rows, key=lambda row: (row.state != "closed", row.open_seconds), default=None)
+    if worst is None:
+        return "breaker not reported (no worker has called it yet)"
+    if worst.state == "closed":
+        return "breaker closed"
+    return f"breaker {worst.state.replace('_', '-')} for {worst.open_seconds:.0f} s"
+
+
+def _register_stranded(registry: CollectorRegistry, tiffin: Tiffin) -> None:
+    after = tiffin.settings.reconcile_after_seconds
+    gauge = Gauge(
+        "tiffin_payments_stranded",
+        f"payments still pending or refund_pending more than {after:g} s after they began "
+        "waiting (reconciliation is asking the gateway about them)",
+        registry=registry,
+    )
+    store = tiffin.work_store()
+    gauge.set_function(lambda: stranded(store.items(RECONCILE), time.time(), after))

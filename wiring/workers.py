@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.application import Application
 
 from adapters.leadership import FileLeadership, PostgresLeadership
+from adapters.simulated_gateway import QUEUE as SIMULATED_WEBHOOKS
+from adapters.simulated_gateway import SimulatedWebhooks
 from adapters.sql import create_tables, open_database
 from adapters.wake_up import PostgresWakeUp
 from adapters.work_store import SqlWorkStore
-from application import deadlines, outbox
+from application import deadlines, outbox, reconciliation
 from application.deadlines import DeadlineFiring, DeadlineTimes, deadline_changes
 from application.outbox import OUTBOX_CHANGES, GatewayCalls
+from application.reconciliation import Reconciliation, reconcile_changes
 from application.runtime import SAGA, Component, Leadership, Runtime, SagaStep
 from application.settings import Settings
 from application.webhook_inbox import QUEUE as INBOX
@@ -29,7 +32,9 @@ from projections.registry import EVERY_VIEW, HOT_VIEWS, PROJECTIONS
 from projections.sql_views import TRACKING_TABLES, SqlViews
 from projections.views import SqlDatabase
 
-COMPONENTS = ("ordering", "payments", "deliveries", "deadlines", "outbox", "inbox", *EVERY_VIEW)
+SAGA_COMPONENTS = ("ordering", "payments", "deliveries", "deadlines", "outbox", "inbox")
+GATEWAY_COMPONENTS = ("reconcile", SIMULATED_WEBHOOKS)
+COMPONENTS = (*SAGA_COMPONENTS, *GATEWAY_COMPONENTS, *EVERY_VIEW)
 ClosableWorkStore = SqlWorkStore
 
 
@@ -98,10 +103,11 @@ def build_runtime(
     unknown = sorted(set(only) - set(COMPONENTS))
     if unknown:
         raise ValueError(f"no worker component {unknown}; there are {list(COMPONENTS)}")
+    simulated = tiffin.settings.payment_gateway == "simulated"
     components = [
         projector(tiffin, views, name) if name in EVERY_VIEW else _component(tiffin, store, name)
         for name in COMPONENTS
-        if name in only
+        if name in only and (simulated or name != SIMULATED_WEBHOOKS)
     ]
     settings = tiffin.settings
     runtime = Runtime(
@@ -111,10 +117,24 @@ def build_runtime(
         wake_up_for(tiffin),
         give_up_seconds=settings.component_give_up_seconds,
         board=tiffin.health_board(),
+        breakers=tiffin.breakers,
     )
     for app in (tiffin.restaurants, tiffin.ordering, tiffin.payments, tiffin.deliveries):
         app.lead(runtime)
     return runtime
+
+
+def reconciler(tiffin: Tiffin) -> Reconciliation:
+    """Looks payments that waited too long up at the gateway (the reconcile queue's handler,
+    and ``tiffin payments reconcile``)."""
+    after = tiffin.settings.reconcile_after_seconds
+    return Reconciliation(tiffin.payments, tiffin.gateway(), tiffin.webhooks, after)
+
+
+def reconcile_queue(tiffin: Tiffin) -> WorkQueue:
+    component = _component(tiffin, tiffin.work_store(), reconciliation.QUEUE)
+    assert isinstance(component, WorkQueue)
+    return component
 
 
 def _intake(
@@ -151,10 +171,18 @@ def _component(tiffin: Tiffin, store: SqlWorkStore, name: str) -> Component:
         intake = _intake(name, list(processes.values()), deadline_changes(times), store)
         return WorkQueue(name, intake.run_once, fire, **queue)
     if name == outbox.QUEUE:
-        calls = GatewayCalls(tiffin.payments, tiffin.gateway)
+        calls = GatewayCalls(tiffin.payments, tiffin.gateway())
         intake = _intake(name, [tiffin.payments], OUTBOX_CHANGES, store)
         return WorkQueue(name, intake.run_once, calls, **queue)
+    if name == reconciliation.QUEUE:
+        reconcile = reconciler(tiffin)
+        changes = reconcile_changes(settings.reconcile_after_seconds)
+        intake = _intake(name, [tiffin.payments], changes, store)
+        return WorkQueue(name, intake.run_once, reconcile, **queue)
     if name == INBOX:
         return WorkQueue(name, lambda: 0, tiffin.webhook_inbox(), **queue)
+    if name == SIMULATED_WEBHOOKS:
+        send = SimulatedWebhooks(tiffin.webhook_inbox().receive, tiffin.webhook_secret)
+        return WorkQueue(name, lambda: 0, send, **queue)
     app = next(app for app in processes.values() if app.name.lower() == name)
     return SagaStep(app, [processes[leader] for leader in SAGA.follows[app.name]])

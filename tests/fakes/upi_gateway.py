@@ -22,9 +22,37 @@ class FakeGateway:
     api_key: str = "test-gateway-key"
     failures: list[int] = field(default_factory=list)  # status codes to answer first, in order
     down_for: set[str] = field(default_factory=set)  # payment ids whose calls all answer 503
+    down: bool = False  # every call answers 503
     requests: list[dict[str, Any]] = field(default_factory=list)
     references: dict[str, str] = field(default_factory=dict)
+    payments: dict[str, dict[str, Any]] = field(default_factory=dict)  # what a status call says
     url: str = ""
+
+    def settle(self, payment_id: object, state: str) -> None:
+        """The payer paid (``captured``), or the bank paid the refund back (``refunded``)."""
+        self.payments[str(payment_id)]["status"] = state
+
+    def look_up(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        self.requests.append({"path": path, "headers": headers, "body": {}})
+        if headers.get("authorization") != f"Bearer {self.api_key}":
+            return 401, {"error": "bad api key"}
+        if self.down:
+            return 503, {"error": "the gateway is down"}
+        payment = self.payments.get(path.removeprefix("/v1/payments/"))
+        if payment is None:
+            return 404, {"error": "no such payment"}
+        refunded = payment["status"] == "refunded"
+        return 200, {**payment, "refund": payment.get("refund") if refunded else None}
+
+    def _remember(self, path: str, body: dict[str, Any], reference: str) -> None:
+        if path == "/v1/collects":
+            payment = {"status": "pending", "gateway_ref": reference, "amount": body["amount"]}
+            self.payments.setdefault(body["payment_id"], payment)
+        elif path == "/v1/refunds" and body["payment_id"] in self.payments:
+            payment = self.payments[body["payment_id"]]
+            if payment["status"] == "captured":
+                payment["status"] = "refund_pending"
+            payment["refund"] = {"gateway_ref": reference, "amount": body["amount"]}
 
     def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         self.requests.append({"path": path, "headers": headers, "body": json.loads(body or b"{}")})
@@ -32,10 +60,13 @@ class FakeGateway:
             return 401, {"error": "bad api key"}
         if self.failures:
             return self.failures.pop(0), {"error": "injected failure"}
+        if self.down:
+            return 503, {"error": "the gateway is down"}
         if json.loads(body or b"{}").get("payment_id") in self.down_for:
             return 503, {"error": "this payer's bank is down"}
         key = headers.get("idempotency-key", "")
         reference = self.references.setdefault(key, f"GW{len(self.references) + 1:06d}")
+        self._remember(path, json.loads(body or b"{}"), reference)
         return 200, {"gateway_ref": reference}
 
     def calls(self, path: str) -> dict[str, int]:
@@ -54,7 +85,13 @@ def running(gateway: FakeGateway) -> Iterator[FakeGateway]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, answer = gateway.answer(self.path, headers, body)
+            self._send(*gateway.answer(self.path, headers, body))
+
+        def do_GET(self) -> None:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            self._send(*gateway.look_up(self.path, headers))
+
+        def _send(self, status: int, answer: dict[str, Any]) -> None:
             payload = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -81,8 +81,9 @@ def test_the_settings_choose_the_payment_gateway(tmp_path: Path) -> None:
     env = {"TIFFIN_DATA_DIR": str(tmp_path)}
 
     with bootstrap(load_settings(env)) as simulated:
-        assert isinstance(simulated.gateway, SimulatedUpiGateway)
-        assert simulated.gateway.delay_seconds == 2
+        gateway = simulated.gateway().gateway
+        assert isinstance(gateway, SimulatedUpiGateway)
+        assert gateway.delay_seconds == 2
     http = {
         **env,
         "TIFFIN_PAYMENT_GATEWAY": "http",
@@ -90,8 +91,9 @@ def test_the_settings_choose_the_payment_gateway(tmp_path: Path) -> None:
         "TIFFIN_PAYMENT_GATEWAY_KEY": "k",
     }
     with bootstrap(load_settings(http)) as real:
-        assert isinstance(real.gateway, HttpUpiGateway)
-        assert (real.gateway.base_url, real.gateway.api_key) == ("https://gateway.example/api", "k")
+        gateway = real.gateway().gateway
+        assert isinstance(gateway, HttpUpiGateway)
+        assert (gateway.base_url, gateway.api_key) == ("https://gateway.example/api", "k")
 
 
 def test_http_gateway_without_a_url_is_refused_at_start() -> None:
