@@ -7,13 +7,17 @@ make a second firing, or a firing after the awaited thing happened, change nothi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from application.circuit_breaker import BreakerOpen
+
 from application.deliveries import Deliveries
 from application.errors import ConcurrentChange
+from application.gateway import GatewayUnavailable
 from application.ordering import Ordering
 from application.payments import Payments
 from application.work import Cancel, Change, Done, EventChanges, Later, Outcome, Schedule, WorkItem
@@ -25,6 +29,7 @@ PAYMENT_EXPIRY = "payment-expiry"
 ACCEPTANCE_TIMEOUT = "acceptance-timeout"
 COURIER_ASSIGNMENT = "courier-assignment"
 SCHEDULER_ACTOR = "deadline-scheduler"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,12 +75,14 @@ class DeadlineFiring:
     payments: Payments
     deliveries: Deliveries
     times: DeadlineTimes
+    ask_gateway: Callable[[UUID], object] = lambda _: None  # reconciles one payment
 
     def __call__(self, item: WorkItem) -> Outcome:
         kind, subject = item.payload["kind"], UUID(item.payload["id"])
         cause = Cause(SCHEDULER_ACTOR, Role.SYSTEM, f"deadline:{item.key}")
         try:
             if kind == PAYMENT_EXPIRY:
+                self._ask_gateway_first(subject)
                 self.payments.expire_payment(subject, cause)
             elif kind == ACCEPTANCE_TIMEOUT:
                 minutes = self.times.acceptance_timeout_seconds / 60
@@ -88,3 +95,12 @@ class DeadlineFiring:
         except StateConflict:
             pass  # what the deadline waited for has happened, or it fired before
         return Done()
+
+    def _ask_gateway_first(self, payment_id: UUID) -> None:
+        """A payment about to expire may have been paid with its webhook lost: the gateway's
+        answer is applied first (if the gateway cannot answer, it expires; money that comes
+        later is refunded)."""
+        try:
+            self.ask_gateway(payment_id)
+        except (GatewayUnavailable, BreakerOpen) as error:
+            log.warning("payment %s expires unchecked: %s", payment_id, error)

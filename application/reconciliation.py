@@ -4,10 +4,10 @@ A payment that is still ``pending`` or ``refund_pending`` ``after_seconds`` afte
 waiting (a gateway dropped the webhook, or a crash lost it) is asked about with the gateway's
 status call, and what the gateway says is applied as its webhook would have been: through
 ``PaymentWebhooks.apply``, so the payment's rules decide and nothing is applied twice (an event
-id per payment and outcome; a webhook arriving later finds the payment moved on). A payment that
-closed without its money (failed, expired) is asked about once too: money taken after all is
-captured late, and so refunded at once. Each waiting payment is an item of the ``reconcile``
-queue; while the gateway still says "pending" it is asked again every ``after_seconds``.
+id per payment and outcome; a webhook arriving later finds the payment moved on). Each waiting
+payment is an item of the ``reconcile`` queue; while the gateway still says "pending" it is
+asked again every ``after_seconds``. A payment about to expire is asked about first too
+(``deadlines.py``): money taken whose webhook was lost pays the order instead of cancelling it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from domain.values import Money
 
 QUEUE = "reconcile"
 WAITING = frozenset({PaymentStatus.PENDING, PaymentStatus.REFUND_PENDING})
-SETTLED = frozenset({PaymentStatus.CAPTURED, PaymentStatus.REFUNDED})
 PAID = frozenset({GatewayState.CAPTURED, GatewayState.REFUND_PENDING, GatewayState.REFUNDED})
 
 
@@ -45,6 +44,8 @@ def reconcile_changes(after_seconds: float) -> Mapping[str, EventChanges]:
     return {
         "Payment.Requested": watch,
         "Payment.Captured": settled,
+        "Payment.Failed": settled,
+        "Payment.Expired": settled,
         "Payment.RefundRequested": watch,
         "Payment.Refunded": settled,
     }
@@ -61,7 +62,8 @@ def events_to_apply(found: PaymentAtGateway) -> list[GatewayEvent]:
 
     def add(kind: str, reference: str, amount: Money) -> None:
         event_id = f"reconcile:{found.payment_id}:{kind}"
-        event = GatewayEvent(event_id, kind, found.payment_id, reference, amount, found.reason)
+        reason = found.reason or "the gateway reports the payment failed"
+        event = GatewayEvent(event_id, kind, found.payment_id, reference, amount, reason)
         events.append(event)
 
     if found.state in PAID and found.amount is not None:
@@ -77,7 +79,7 @@ def events_to_apply(found: PaymentAtGateway) -> list[GatewayEvent]:
 class Reconciled:
     payment_id: UUID
     was: PaymentStatus
-    gateway_said: GatewayState | None  # None: not asked (settled already, or breaker open)
+    gateway_said: GatewayState | None  # None: not asked (it no longer waits)
     now: PaymentStatus
     applied: int  # how many of the gateway's outcomes changed the payment
 
@@ -98,9 +100,9 @@ class Reconciliation:
         return Later(self.after_seconds) if result.now in WAITING else Done()
 
     def reconcile(self, payment_id: UUID) -> Reconciled:
-        """Asks the gateway about one payment (unless it is settled) and applies the answer."""
+        """Asks the gateway about one payment (if it still waits) and applies the answer."""
         payment = self.payments.get_payment(payment_id)
-        if payment.status in SETTLED:
+        if payment.status not in WAITING:
             return Reconciled(payment_id, payment.status, None, payment.status, 0)
         found = self.gateway.status(payment_id)
         outcomes = [self.webhooks.apply(event) for event in events_to_apply(found)]

@@ -32,7 +32,9 @@ def _require_scheme(url: str | None, schemes: tuple[str, ...]) -> str | None:
 class Settings(BaseSettings):
     """Every setting, its default, and what is checked about it (see README: Configuration)."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="forbid", frozen=True
+    )
 
     data_dir: Path = Path("./var")
     database_url: str | None = None

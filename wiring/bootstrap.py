@@ -130,6 +130,7 @@ class Tiffin:
                 settings.breaker_failures,
                 settings.breaker_reset_seconds,
                 counts_as_failure=(GatewayUnavailable,),
+                clock=self.clock,
             )
             gateway = _gateway(settings, self.work_store, self.clock)
             self._gateway = GuardedGateway(gateway, breaker)

@@ -167,7 +167,8 @@ def _component(tiffin: Tiffin, store: SqlWorkStore, name: str) -> Component:
             settings.acceptance_timeout_seconds,
             settings.assignment_retry_seconds,
         )
-        fire = DeadlineFiring(tiffin.ordering, tiffin.payments, tiffin.deliveries, times)
+        apps = (tiffin.ordering, tiffin.payments, tiffin.deliveries)
+        fire = DeadlineFiring(*apps, times, ask_gateway=reconciler(tiffin).reconcile)
         intake = _intake(name, list(processes.values()), deadline_changes(times), store)
         return WorkQueue(name, intake.run_once, fire, **queue)
     if name == outbox.QUEUE:
