@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     delivery_fee: Decimal = Field(default=Decimal("30.00"), ge=0, decimal_places=2)
     assignment_retry_seconds: float = Field(default=15.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
+    work_lease_seconds: float = Field(default=60.0, ge=1, le=3_600)
     reconcile_after_seconds: float = Field(default=120.0, gt=0, le=86_400)
     breaker_failures: int = Field(default=5, ge=1, le=1_000)
     breaker_reset_seconds: float = Field(default=30.0, gt=0, le=3_600)

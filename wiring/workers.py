@@ -160,6 +160,7 @@ def _component(tiffin: Tiffin, store: SqlWorkStore, name: str) -> Component:
         "store": store,
         "clock": tiffin.clock,
         "max_attempts": settings.outbox_max_attempts,
+        "lease_seconds": settings.work_lease_seconds,
     }
     if name == deadlines.QUEUE:
         times = DeadlineTimes(
