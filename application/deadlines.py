@@ -14,7 +14,6 @@ from typing import Any
 from uuid import UUID
 
 from application.circuit_breaker import BreakerOpen
-
 from application.deliveries import Deliveries
 from application.errors import ConcurrentChange
 from application.gateway import GatewayUnavailable
