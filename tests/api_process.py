@@ -156,7 +156,7 @@ def api_server(
         )
     server = ApiServer(process, environ, stdout_log, stderr_log)
     try:
-        _wait_until_healthy(server)
+        wait_until_healthy(server)
         if workers:
             # Only now: processes starting at once on an empty schema race creating the event
             # store's tables, and one dies of "tuple concurrently updated" (create_table in
@@ -186,7 +186,7 @@ def _stop(server: ApiServer) -> list[int]:
     return codes
 
 
-def _wait_until_healthy(server: ApiServer) -> None:
+def wait_until_healthy(server: ApiServer) -> None:
     """Polls GET /healthz over HTTPS (the process is another one) until it answers 200."""
 
     def look(seen: Seen) -> bool | None:

@@ -15,10 +15,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -26,16 +24,14 @@ import psycopg
 from application.runtime import Runtime
 from domain.courier import Courier
 from domain.values import Cause, Money, Role
-from projections.key_views import KeyViews
-from projections.projector import Projector
 from projections.registry import EVERY_VIEW, HOT_VIEWS, PROJECTIONS
 from tests.e2e.workers import Workers, settings_of, worker_environ
-from tests.postgres import fresh_schema
 from tests.redis_server import REDIS_URL, scratch_prefix
 from tests.scenario import SAGA, Kitchen, cause, courier_on_shift, gateway_says, open_kitchen, place
-from tests.view_digest import TableDigest, view_digest
+from tests.view_digest import view_digest
+from tests.view_replay import caught_up, hot_views, replayed_hot_views, replayed_views
 from wiring.bootstrap import Tiffin, bootstrap
-from wiring.workers import open_views, projector
+from wiring.workers import projector
 
 KILLS = 50
 KITCHENS = 3
@@ -56,7 +52,6 @@ FATES = (
 REFUNDED = ("rejected", "customer cancels", "admin cancels")
 SAGA_STEPS = ["ordering", "payments", "deliveries"]
 WORKER_APPLICATION_NAME = "tiffin-projection-crash-worker"
-Views = dict[str, dict[str, TableDigest]]
 
 
 @dataclass
@@ -170,45 +165,6 @@ class Traffic:
         courier, rider = self.rng.choice(self.couriers)
         self.tiffin.deliveries.set_on_shift(courier.id, False, rider)
         self.tiffin.deliveries.set_on_shift(courier.id, True, rider)
-
-
-def caught_up(projectors: Sequence[Projector], deadline: float) -> bool:
-    """Waits until every view includes the head of each of its logs (read-your-writes), or
-    the deadline passes; whether they all did."""
-    return all(
-        view.wait_until(
-            leader, leader.recorder.max_notification_id() or 0, max(0, deadline - time.monotonic())
-        )
-        for view in projectors
-        for leader in view.leaders
-    )
-
-
-def replayed_views(tiffin: Tiffin, database_url: str) -> Views:
-    """What each view should hold: its projection replayed from the start of its logs into a
-    brand-new schema. (The one place to swap in `tiffin projections rebuild`.)"""
-    with fresh_schema(database_url) as url:
-        views = open_views(tiffin.settings.model_copy(update={"database_url": url}))
-        try:
-            for name in PROJECTIONS:
-                projector(tiffin, views, name).run_once()
-            return {name: view_digest(views, p) for name, p in PROJECTIONS.items()}
-        finally:
-            views.close()
-
-
-def hot_views(tiffin: Tiffin, prefix: str) -> dict[str, dict[str, Any]]:
-    """Every key of each key-value view under this prefix, its positions included."""
-    return {name: tiffin.hot_views.snapshot(f"{prefix}view:{name}:") for name in HOT_VIEWS}
-
-
-def replayed_hot_views(tiffin: Tiffin, prefix: str) -> dict[str, dict[str, Any]]:
-    """The key-value views replayed from the start of their logs under a new key prefix."""
-    for name, projection in HOT_VIEWS.items():
-        live = projector(tiffin, tiffin.views(), name)
-        replay = KeyViews(tiffin.hot_views, projection, prefix)
-        Projector(projection, live.leaders, replay).run_once()
-    return hot_views(tiffin, prefix)
 
 
 class ViewWrites:
