@@ -284,6 +284,20 @@ def conflicts(log_text: str, windows: list[tuple[float, float]]) -> tuple[int, i
     return outside, inside
 
 
+def events_of(tiffin: Tiffin, order_id: UUID) -> Counter[str]:
+    payment = tiffin.payments.payment_of_order(order_id)
+    return Counter(type(e).__name__ for e in tiffin.payments.history(payment.id))
+
+
+def courier_loads(tiffin: Tiffin, courier_id: UUID) -> int:
+    """The most deliveries the courier carried at once."""
+    load = most = 0
+    for event in tiffin.deliveries.history(courier_id):
+        load += {"DeliveryTaken": 1, "DeliveryReleased": -1}.get(type(event).__name__, 0)
+        most = max(most, load)
+    return most
+
+
 @pytest.fixture
 def prefixes() -> Iterator[tuple[str, str]]:
     with scratch_prefix() as prefix, scratch_prefix() as replay_prefix:
@@ -404,6 +418,8 @@ def test_nothing_is_lost_under_every_fault_at_once(
     hot = hot_views(tiffin, prefix)
     replayed = replayed_views(tiffin, database_url)
     replayed_hot = replayed_hot_views(tiffin, replay_prefix)
+    refunds = [events_of(tiffin, o.id)["Refunded"] for o in parties.orders]
+    carried = [courier_loads(tiffin, courier) for courier in parties.couriers]
     tiffin.close()
     kinds = Counter(kind for kind, _, _ in faults)
     duplicated = sum(len(ids) > 1 for ids in parties.keys.values())
@@ -414,6 +430,8 @@ def test_nothing_is_lost_under_every_fault_at_once(
         f"({sum(e for _, _, e in faults)} connections terminated); clients retried "
         f"{calls.retried} calls ({dict(calls.answers)}); {len(parties.lost_refunds)} refund "
         f"webhooks lost, {reconciled} reconciled; stranded {len(waiting)} (metric {left}); "
+        f"{sum(refunds)} refunds, {sum(n > 1 for n in refunds)} paid twice; "
+        f"{sum(n > 1 for n in carried)} couriers ever carrying two deliveries; "
         f"duplicate-processing conflicts {outside} outside the detection windows, {inside} "
         f"inside; views equal to a replay: {views == replayed and hot == replayed_hot}; "
         f"{time.monotonic() - began:.0f} s"
@@ -425,6 +443,8 @@ def test_nothing_is_lost_under_every_fault_at_once(
     assert waiting == []
     assert left == 0
     assert len(parties.lost_refunds) == LOST_REFUND_WEBHOOKS == reconciled
+    assert max(refunds) == 1
+    assert max(carried) == 1
     assert outside == 0, f"conflicts outside the detection windows; see {logs}"
     assert views == replayed
     assert hot == replayed_hot
