@@ -129,42 +129,44 @@ class HealthCollector(Collector):
         self.board = board
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        state = GaugeMetricFamily(
-            "tiffin_component_state",
+        components = [(r.component, r.worker, r.state, r.failures) for r in self.board.rows()]
+        yield from _state_and_failures(
+            "tiffin_component",
+            "component",
+            STATES,
             "1 for the state each worker's component is in (running, failing, standby, resting)",
-            labels=["component", "worker", "state"],
-        )
-        failures = GaugeMetricFamily(
-            "tiffin_component_failures",
             "consecutive failed passes of the component in the worker that runs it",
-            labels=["component", "worker"],
+            components,
         )
-        for row in self.board.rows():
-            for name in STATES:
-                state.add_metric([row.component, row.worker, name], float(row.state == name))
-            failures.add_metric([row.component, row.worker], float(row.failures))
-        yield state
-        yield failures
-        yield from self._breakers()
-
-    def _breakers(self) -> Iterator[GaugeMetricFamily]:
-        state = GaugeMetricFamily(
-            "tiffin_circuit_breaker_state",
+        breakers = [(r.destination, r.worker, r.state, r.failures) for r in self.board.breakers()]
+        yield from _state_and_failures(
+            "tiffin_circuit_breaker",
+            "destination",
+            [state.value for state in BreakerState],
             "1 for the state of each worker's circuit breaker per outside destination",
-            labels=["destination", "worker", "state"],
-        )
-        failures = GaugeMetricFamily(
-            "tiffin_circuit_breaker_failures",
             "consecutive failed calls to the destination, as the worker's breaker counts them",
-            labels=["destination", "worker"],
+            breakers,
         )
-        for row in self.board.breakers():
-            for name in BreakerState:
-                labels = [row.destination, row.worker, name.value]
-                state.add_metric(labels, float(row.state == name))
-            failures.add_metric([row.destination, row.worker], float(row.failures))
-        yield state
-        yield failures
+
+
+def _state_and_failures(
+    metric: str,
+    subject: str,
+    states: Sequence[str],
+    state_help: str,
+    failures_help: str,
+    rows: Sequence[tuple[str, str, str, int]],
+) -> Iterator[GaugeMetricFamily]:
+    """``<metric>_state`` (1 for the state each subject is in, per worker) and
+    ``<metric>_failures``, from rows of (subject, worker, state, failures)."""
+    state = GaugeMetricFamily(f"{metric}_state", state_help, labels=[subject, "worker", "state"])
+    failures = GaugeMetricFamily(f"{metric}_failures", failures_help, labels=[subject, "worker"])
+    for name, worker, current, count in rows:
+        for candidate in states:
+            state.add_metric([name, worker, candidate], float(current == candidate))
+        failures.add_metric([name, worker], float(count))
+    yield state
+    yield failures
 
 
 def register_health(registry: CollectorRegistry, board: SqlHealthBoard) -> None:
