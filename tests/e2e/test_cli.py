@@ -179,7 +179,7 @@ def summary_rows(tiffin: Any) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in run("SELECT * FROM order_summary ORDER BY order_id", ())]
 
 
-def test_work_health_shows_each_reporting_workers_components(tmp_path: Path) -> None:
+def test_work_health_shows_each_reporting_workers_components_and_breakers(tmp_path: Path) -> None:
     env = {"TIFFIN_DATA_DIR": str(tmp_path)}
     with bootstrap(load_settings(env)) as tiffin:
         runtime = tiffin.runtime(["payments", "outbox"])
@@ -193,4 +193,5 @@ def test_work_health_shows_each_reporting_workers_components(tmp_path: Path) -> 
     rows = {tuple(line.split()[:3]) for line in shown.stdout.splitlines()[1:]}
     assert ("outbox", worker, "running") in rows
     assert ("payments", worker, "running") in rows
-    assert shown.stdout.rstrip().endswith("1 worker(s) reporting")
+    assert "\n1 worker(s) reporting\n" in shown.stdout
+    assert ("upi_gateway", worker, "closed") in rows, "the outbox's circuit breaker"
