@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry
 
+from api.auth import limit_anonymous, refusal_of_anonymous
 from api.dependencies import ApiParts
 from api.http_metrics import HttpMetrics
 from api.middleware import ApiMiddleware
@@ -50,8 +51,14 @@ def create_app(settings: Settings, registry: CollectorRegistry, open_parts: Part
             app.state.parts = parts
             yield
 
-    app = FastAPI(title="Tiffin", version=VERSION, description=DESCRIPTION, lifespan=lifespan)
-    add_problem_handlers(app)
+    app = FastAPI(
+        title="Tiffin",
+        version=VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(limit_anonymous)],
+    )
+    add_problem_handlers(app, refusal_of_anonymous)
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,

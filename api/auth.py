@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import Limits, Tokens
 from api.problems import ApiProblem, unauthorized
-from application.identity import Identity
+from application.identity import BearerVerifier, Identity, InvalidToken
 from domain.values import Role
 
 READ_ONLY = frozenset({Role.ANALYST, Role.AUDITOR})
@@ -28,13 +28,21 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-async def current_caller(request: Request, tokens: Tokens, limits: Limits) -> Identity:
-    """The verified caller, once the route's rate limit has let the request through."""
+async def _verified(request: Request, tokens: BearerVerifier) -> Identity:
     token = _bearer(request)
     if tokens.needs_thread(token):
-        identity = await run_in_threadpool(tokens.verify, token)
-    else:
-        identity = tokens.verify(token)
+        return await run_in_threadpool(tokens.verify, token)
+    return tokens.verify(token)
+
+
+async def current_caller(request: Request, tokens: Tokens, limits: Limits) -> Identity:
+    """The verified caller, once the route's rate limit has let the request through (a
+    request without a valid token counts against its address's limit before its 401)."""
+    try:
+        identity = await _verified(request, tokens)
+    except (ApiProblem, InvalidToken):
+        await limits.check_anonymous(request)
+        raise
     request.state.subject = identity.subject
     await limits.check(request, identity)
     return identity
@@ -54,3 +62,30 @@ def allow(*roles: Role) -> Any:
         return caller
 
     return Depends(admitted_caller)
+
+
+def _needs_caller(dependant: Any) -> bool:
+    return any(d.call is current_caller or _needs_caller(d) for d in dependant.dependencies)
+
+
+async def refusal_of_anonymous(request: Request) -> ApiProblem | None:
+    """For a request whose body could not be read: the 401 its caller gets first, if the
+    route needs a caller and the request carries no valid token (who is calling is checked
+    before what they sent)."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None or not _needs_caller(dependant):
+        return None
+    try:
+        await _verified(request, request.app.state.parts.tokens)
+    except ApiProblem as problem:
+        return problem
+    except InvalidToken as error:
+        return unauthorized(str(error))
+    return None
+
+
+async def limit_anonymous(request: Request, limits: Limits) -> None:
+    """Every route's first step: a request without a token counts against its client
+    address's limit (one with a token is counted once it is verified, by ``Caller``)."""
+    if "authorization" not in request.headers:
+        await limits.check_anonymous(request)

@@ -58,18 +58,27 @@ class ApiMiddleware:
         extra = [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
 
         body = _BodyRead()
+        ambiguous = _length_and_chunked(scope)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra]
-                if not _multiplexed(scope) and not await self._body_read_past(scope, receive, body):
+                if ambiguous:
+                    message["headers"].append((b"connection", b"close"))
+                elif not _multiplexed(scope) and not await self._body_read_past(
+                    scope, receive, body
+                ):
                     # The unread rest of the body is still on the wire: this connection is done.
                     message["headers"].append((b"connection", b"close"))
             await send(message)
 
         try:
+            if ambiguous:
+                raise ApiProblem(
+                    400, "a request must not carry both Content-Length and Transfer-Encoding"
+                )
             if self._declared_length(scope) > self.max_body_bytes:
                 raise BodyTooLarge(self.max_body_bytes)
             if "\x00" in scope["path"] or b"%00" in scope["query_string"].lower():
@@ -147,6 +156,13 @@ class _BodyRead:
     def __init__(self) -> None:
         self.seen = 0
         self.done = False
+
+
+def _length_and_chunked(scope: Scope) -> bool:
+    """An HTTP/1.1 request framed two ways at once: a proxy in front may read it one way and
+    this server the other (request smuggling). It is refused, and its connection closed."""
+    names = {name for name, _ in scope["headers"]}
+    return not _multiplexed(scope) and {b"content-length", b"transfer-encoding"} <= names
 
 
 def _multiplexed(scope: Scope) -> bool:

@@ -9,13 +9,14 @@ state conflict or concurrent change 409, and an unexpected failure of a dependen
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from application.errors import NotFound
 from application.identity import InvalidToken, TokenVerifierUnavailable
@@ -129,16 +130,25 @@ def _validation_problem(error: RequestValidationError) -> ApiProblem:
     return ApiProblem(422, "the request is not valid", errors=problems)
 
 
-def add_problem_handlers(app: FastAPI) -> None:
-    """Maps every error a route may raise to problem+json."""
+CallerCheck = Callable[[Request], Awaitable["ApiProblem | None"]]
+
+
+def add_problem_handlers(app: FastAPI, check_caller: CallerCheck) -> None:
+    """Maps every error a route may raise to problem+json. A request that cannot be read is
+    first asked who is calling (``check_caller``): an anonymous one gets its 401 instead."""
 
     async def on_validation(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
-        return problem_response(_validation_problem(error))
+        refused = await check_caller(request)
+        return problem_response(refused or _validation_problem(error))
 
     async def on_error(request: Request, error: Exception) -> JSONResponse:
         request_id = getattr(request.state, "request_id", "-")
-        return problem_response(as_problem(error, request_id))
+        problem = as_problem(error, request_id)
+        if problem.status == 405:  # Starlette names the methods of the first route only
+            allowed = ", ".join(methods_of_path(app, request.scope))
+            problem = ApiProblem(405, problem.detail, headers={"Allow": allowed})
+        return problem_response(problem)
 
     app.add_exception_handler(RequestValidationError, on_validation)
     handled: tuple[type[Exception], ...] = (
@@ -152,3 +162,15 @@ def add_problem_handlers(app: FastAPI) -> None:
     )
     for kind in handled:
         app.add_exception_handler(kind, on_error)
+
+
+def methods_of_path(app: FastAPI, scope: Any) -> list[str]:
+    """Every method some route of the app answers at this request's path."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**scope, "method": "GET", "type": "http"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)

@@ -1,4 +1,5 @@
-"""Which rate applies to a request: per user and route, as the settings say."""
+"""Which rate applies to a request: per user and route, as the settings say; and per client
+address for requests without a valid token, the payment webhook at a rate of its own."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from application.settings import Settings
 
 PLACE_ORDER = ("POST", "/v1/orders")
 LOCATION_PING = ("PUT", "/v1/couriers/me/location")
+WEBHOOK = ("POST", "/v1/payments/webhook")
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class RouteLimits:
     orders: Rate
     location_pings: Rate
     default: Rate
+    anonymous: Rate  # per client address, for requests without a valid token
+    webhooks: Rate  # per client address: a gateway sends from few, and retries what is refused
     blocking: bool  # the limiter does I/O (Redis): call it off the event loop
 
     @classmethod
@@ -32,6 +36,8 @@ class RouteLimits:
             orders=Rate(settings.rate_limit_orders_per_minute, 60.0),
             location_pings=Rate(settings.rate_limit_location_pings_per_second, 1.0),
             default=Rate(settings.rate_limit_per_minute, 60.0),
+            anonymous=Rate(settings.rate_limit_anonymous_per_minute, 60.0),
+            webhooks=Rate(settings.rate_limit_webhooks_per_minute, 60.0),
             blocking=blocking,
         )
 
@@ -44,9 +50,20 @@ class RouteLimits:
 
     async def check(self, request: Request, caller: Identity) -> None:
         """Counts the request against the caller's limit for its route; 429 when over."""
-        route = getattr(request.scope.get("route"), "path", request.url.path)
+        route = _route(request)
         rate = self.rate_for(request.method, route)
-        key = f"{caller.subject}|{request.method} {route}"
+        await self._hit(f"{caller.subject}|{request.method} {route}", rate, "for this route")
+
+    async def check_anonymous(self, request: Request) -> None:
+        """Counts a request without a valid token against its client address's limit (the
+        webhook's own, for the webhook); 429 when over."""
+        address = request.client.host if request.client else "unknown"
+        if (request.method, _route(request)) == WEBHOOK:
+            await self._hit(f"webhook|{address}", self.webhooks, "for webhooks from this address")
+        else:
+            await self._hit(f"anonymous|{address}", self.anonymous, "without a token")
+
+    async def _hit(self, key: str, rate: Rate, scope: str) -> None:
         if self.blocking:
             decision = await run_in_threadpool(self.limiter.hit, key, rate)
         else:
@@ -55,6 +72,10 @@ class RouteLimits:
             wait = max(1, math.ceil(decision.retry_after_seconds))
             raise ApiProblem(
                 429,
-                f"rate limit of {rate.count} per {rate.period_seconds:g} s reached for this route",
+                f"rate limit of {rate.count} per {rate.period_seconds:g} s reached {scope}",
                 headers={"Retry-After": str(wait)},
             )
+
+
+def _route(request: Request) -> str:
+    return str(getattr(request.scope.get("route"), "path", request.url.path))

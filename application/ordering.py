@@ -10,7 +10,7 @@ from uuid import UUID
 from application.base import Reaction, TiffinProcess, saga_cause
 from application.errors import ConcurrentChange, IdempotencyKeyReused, NotFound
 from application.results import Changed
-from domain.errors import OrderNotCancellable
+from domain.errors import InvalidMoney, OrderNotCancellable
 from domain.order import DeliveryAddress, Order, OrderStatus, order_id_for
 from domain.restaurant import LineRequest, Restaurant
 from domain.values import Cause, Money
@@ -49,10 +49,12 @@ class Ordering(TiffinProcess):
         *,
         restaurants: RestaurantLookup,
         delivery_fee: Money = DEFAULT_DELIVERY_FEE,
+        max_total: Money | None = None,
     ) -> None:
         super().__init__(env)
         self.restaurants = restaurants
         self.delivery_fee = delivery_fee
+        self.max_total = max_total  # TIFFIN_MAX_ORDER_TOTAL: no order comes to more
         self.delivery_progress: DeliveryProgress | None = None  # set once Deliveries exists
 
     def reactions(self) -> Mapping[str, Reaction]:
@@ -132,6 +134,10 @@ class Ordering(TiffinProcess):
             idempotency_key=idempotency_key,
             cause=cause,
         )
+        if self.max_total is not None and order.total > self.max_total:
+            raise InvalidMoney(
+                f"total: an order may come to {self.max_total}, this one to {order.total}"
+            )
         try:
             return Changed(order, self.commit(order))
         except ConcurrentChange:

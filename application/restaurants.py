@@ -8,6 +8,7 @@ from eventsourcing.system import Leader
 
 from application.base import TiffinApplication
 from application.results import Changed
+from domain.errors import InvalidMoney
 from domain.restaurant import MenuItem, Restaurant
 from domain.values import Cause, Location, Money
 
@@ -15,6 +16,16 @@ from domain.values import Cause, Location, Money
 class Restaurants(TiffinApplication, Leader[UUID]):
     """Restaurants and their menus. Leads the workers of the views built from them (the
     catalogue), so they run as soon as something is saved in the same process."""
+
+    def __init__(
+        self, env: dict[str, str] | None = None, *, max_price: Money | None = None
+    ) -> None:
+        super().__init__(env)
+        self.max_price = max_price  # TIFFIN_MAX_ITEM_PRICE: no menu item costs more
+
+    def _check_price(self, price: Money | None) -> None:
+        if price is not None and self.max_price is not None and price > self.max_price:
+            raise InvalidMoney(f"price: at most {self.max_price} per item, got {price}")
 
     def register_restaurant(
         self,
@@ -63,6 +74,7 @@ class Restaurants(TiffinApplication, Leader[UUID]):
         category: str = "",
         available: bool = True,
     ) -> Changed[MenuItem]:
+        self._check_price(price)
         restaurant = self.get_restaurant(restaurant_id)
         item = restaurant.add_menu_item(
             name=name,
@@ -86,6 +98,7 @@ class Restaurants(TiffinApplication, Leader[UUID]):
         category: str | None = None,
         available: bool | None = None,
     ) -> Changed[MenuItem]:
+        self._check_price(price)
         restaurant = self.get_restaurant(restaurant_id)
         item = restaurant.change_menu_item(
             item_id,

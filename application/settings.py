@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     write_batches_in_flight: int = Field(default=1, ge=1, le=8)
     database_pool_size: int = Field(default=2, ge=1, le=100)
     delivery_fee: Decimal = Field(default=Decimal("30.00"), ge=0, decimal_places=2)
+    max_item_price: Decimal = Field(default=Decimal("100000.00"), gt=0, decimal_places=2)
+    max_order_total: Decimal = Field(default=Decimal("500000.00"), gt=0, decimal_places=2)
     assignment_retry_seconds: float = Field(default=15.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     work_lease_seconds: float = Field(default=60.0, ge=1, le=3_600)
@@ -77,6 +79,8 @@ class Settings(BaseSettings):
     rate_limit_orders_per_minute: int = Field(default=10, ge=1, le=1_000_000)
     rate_limit_location_pings_per_second: int = Field(default=1, ge=1, le=1_000)
     rate_limit_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    rate_limit_anonymous_per_minute: int = Field(default=300, ge=1, le=1_000_000)
+    rate_limit_webhooks_per_minute: int = Field(default=6_000, ge=1, le=1_000_000)
     max_body_bytes: int = Field(default=65_536, ge=1_024, le=16_777_216)
     cors_origins: str = ""  # comma-separated origins allowed by CORS; empty = no CORS headers
     read_wait_seconds: float = Field(default=5.0, ge=0, le=60)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from domain.values import Cause, Money, Role
 SIGNATURE_TOLERANCE_SECONDS = 300
 GATEWAY_ACTOR = "upi-gateway"
 EVENT_TYPES = ("payment.captured", "payment.failed", "refund.processed")
+UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # ASCII digits (str.isdigit() takes "²" too)
+HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 class InvalidSignature(Exception):
@@ -34,6 +37,10 @@ class InvalidSignature(Exception):
 
 class MalformedWebhook(InvalidCommand):
     """The signed body is not a gateway event we understand."""
+
+
+class WebhookNotJson(MalformedWebhook):
+    """The signed body is not JSON at all."""
 
 
 class WebhookOutcome(StrEnum):
@@ -55,10 +62,10 @@ class WebhookSignatures:
     tolerance_seconds: int = SIGNATURE_TOLERANCE_SECONDS
 
     def verify(self, header: str | None, body: bytes, now: float) -> None:
-        parts = [part.split("=", 1) for part in (header or "").split(",") if "=" in part]
-        stamps = [value for key, value in parts if key.strip() == "t"]
+        parts = [part.split("=", 1) for part in (header or "")[:4096].split(",") if "=" in part]
+        stamps = [value.strip() for key, value in parts if key.strip() == "t"]
         signatures = [value.strip() for key, value in parts if key.strip() == "v1"]
-        if len(stamps) != 1 or not stamps[0].strip().isdigit() or not signatures:
+        if len(stamps) != 1 or not UNIX_SECONDS.fullmatch(stamps[0]) or not signatures:
             raise InvalidSignature("missing or malformed Tiffin-Signature header")
         at = int(stamps[0])
         if abs(now - at) > self.tolerance_seconds:
@@ -66,7 +73,8 @@ class WebhookSignatures:
                 f"signature timestamp is more than {self.tolerance_seconds} s away"
             )
         expected = signature_header(self.secret, body, at).rsplit("v1=", 1)[1]
-        if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+        hexes = [candidate for candidate in signatures if HEX_DIGEST.fullmatch(candidate)]
+        if not any(hmac.compare_digest(expected, candidate) for candidate in hexes):
             raise InvalidSignature("signature does not match the body")
 
 
@@ -83,6 +91,11 @@ class GatewayEvent:
     def parse(cls, body: bytes) -> GatewayEvent:
         try:
             data: dict[str, Any] = json.loads(body)
+        except RecursionError:
+            raise MalformedWebhook("not a gateway event: nested too deeply") from None
+        except ValueError as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise WebhookNotJson(f"the body is not JSON: {error}"[:300]) from None
+        try:
             amount = data["amount"]
             event = cls(
                 id=str(data["id"]),
@@ -93,7 +106,7 @@ class GatewayEvent:
                 reason=str(data.get("reason") or "declined by the payer's bank"),
             )
         except (ValueError, KeyError, TypeError, AttributeError, InvalidMoney) as error:
-            raise MalformedWebhook(f"not a gateway event: {error}") from None
+            raise MalformedWebhook(f"not a gateway event: {error}"[:300]) from None
         if not event.id or event.type not in EVENT_TYPES:
             raise MalformedWebhook(f"unknown event type {event.type!r}; expected {EVENT_TYPES}")
         return event

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
@@ -11,6 +12,8 @@ from domain.errors import CurrencyMismatch, InvalidLocation, InvalidMoney, Inval
 
 DEFAULT_CURRENCY = "INR"
 MINOR_UNITS_PER_MAJOR = 100
+MAX_DIGITS = 15  # before the decimal point: far above any price, far below any overflow
+DECIMAL_TEXT = re.compile(r"[+-]?[0-9]{1,15}(\.[0-9]{1,20})?")  # ASCII digits only
 
 
 class Role(StrEnum):
@@ -55,12 +58,18 @@ class Money:
         """Money from a decimal amount in major units, e.g. ``"450.00"``; floats are refused."""
         if isinstance(amount, bool) or not isinstance(amount, str | Decimal | int):
             raise InvalidMoney(f"amount must be a decimal string, got {amount!r}")
+        if isinstance(amount, str) and not DECIMAL_TEXT.fullmatch(amount):
+            shown = amount if len(amount) <= 40 else f"{amount[:40]}..."
+            raise InvalidMoney(
+                f"amount must be written in ASCII digits, like 450.00 (at most 15 before the "
+                f"point), got {shown!r}"
+            )
         try:
             value = Decimal(amount)
         except InvalidOperation:
             raise InvalidMoney(f"amount is not a decimal number: {amount!r}") from None
-        if not value.is_finite():
-            raise InvalidMoney(f"amount must be finite, got {amount!r}")
+        if not value.is_finite() or abs(value.adjusted()) > MAX_DIGITS:
+            raise InvalidMoney(f"amount must be a finite number below 10^{MAX_DIGITS}")
         minor = value * MINOR_UNITS_PER_MAJOR
         if minor != minor.to_integral_value():
             raise InvalidMoney(f"amount has more than two decimal places: {amount!r}")

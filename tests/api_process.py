@@ -120,6 +120,7 @@ def server_environ(data_dir: Path, **tiffin: str) -> dict[str, str]:
         "TIFFIN_SIMULATED_CAPTURE_SECONDS": "-1",
         "TIFFIN_PAYMENT_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "TIFFIN_JWT_SECRET": JWT_SECRET,
+        "TIFFIN_RATE_LIMIT_ANONYMOUS_PER_MINUTE": "1000000",  # tests poll /healthz often
         **tiffin,
     }
 

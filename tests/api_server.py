@@ -59,6 +59,8 @@ def api_environ(data_dir: Path, **tiffin: str) -> dict[str, str]:
         "PAYMENT_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "RATE_LIMIT_PER_MINUTE": UNLIMITED,
         "RATE_LIMIT_ORDERS_PER_MINUTE": UNLIMITED,
+        "RATE_LIMIT_ANONYMOUS_PER_MINUTE": UNLIMITED,
+        "RATE_LIMIT_WEBHOOKS_PER_MINUTE": UNLIMITED,
         "RATE_LIMIT_LOCATION_PINGS_PER_SECOND": "1000",
         **tiffin,
     }

@@ -154,11 +154,14 @@ class Tiffin:
 def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
     """Builds the platform on the event store the settings choose."""
     closers: list[Callable[[], None]] = []
-    restaurants = Restaurants(event_store_env(settings, Restaurants.name))
+    restaurants = Restaurants(
+        event_store_env(settings, Restaurants.name), max_price=Money.parse(settings.max_item_price)
+    )
     ordering = Ordering(
         event_store_env(settings, Ordering.name),
         restaurants=restaurants,
         delivery_fee=Money.parse(settings.delivery_fee),
+        max_total=Money.parse(settings.max_order_total),
     )
     payments = Payments(
         event_store_env(settings, Payments.name),

@@ -23,7 +23,7 @@ from api.dependencies import (
     Views,
 )
 from api.routes.orders import summary_out
-from api.schemas.common import DeliveriesPosition, Page, Strict
+from api.schemas.common import Coordinate, DeliveriesPosition, Page, Strict
 from api.schemas.orders import OrderSummaryOut
 from application.identity import Identity
 from application.locations import CourierPosition
@@ -47,8 +47,8 @@ class ShiftIn(Strict):
 
 
 class LocationPing(Strict):
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    lng: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: Coordinate = Field(ge=-90, le=90, allow_inf_nan=False)
+    lng: Coordinate = Field(ge=-180, le=180, allow_inf_nan=False)
     heading: float | None = Field(default=None, ge=0, le=360, allow_inf_nan=False)
     speed_kmh: float | None = Field(default=None, ge=0, le=300, allow_inf_nan=False)
     accuracy_m: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False)

@@ -12,11 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from api.access import require_visible
 from api.auth import allow
 from api.dependencies import OrderingApp, Owners, PaymentsApp, Webhooks
-from api.problems import unauthorized, unavailable
+from api.problems import ApiProblem, unauthorized, unavailable
 from api.schemas.common import MoneyOut, money_out
 from application.errors import NotFound
 from application.identity import Identity
-from application.webhooks import InvalidSignature, WebhookOutcome
+from application.webhooks import InvalidSignature, WebhookNotJson, WebhookOutcome
 from domain.payment import Payment
 from domain.values import Role
 
@@ -109,6 +109,8 @@ async def payment_webhook(
         outcome = await run_in_threadpool(webhooks.receive, signature, body)
     except InvalidSignature as error:
         raise unauthorized(str(error)) from None
+    except WebhookNotJson as error:
+        raise ApiProblem(400, str(error)) from None
     if outcome is WebhookOutcome.QUEUED:
         response.status_code = 202
     return {"outcome": str(outcome)}

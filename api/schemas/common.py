@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictStr,
+    model_validator,
+)
 
 from domain.values import Location, Money
 
 T = TypeVar("T")
 MAX_POSITION = 2**63 - 1  # notification ids are BIGINTs
-AMOUNT_PATTERN = r"^\d{1,9}(\.\d{1,2})?$"
+AMOUNT_PATTERN = r"^[0-9]{1,9}(\.[0-9]{1,2})?$"  # ASCII digits ("\d" takes any script's)
+PLATFORM_CURRENCY: Literal["INR"] = (
+    "INR"  # the one currency prices are in (one platform, one country)
+)
 
 
 class Strict(BaseModel):
@@ -39,30 +49,29 @@ def _holds_nul(data: Any) -> bool:
     return False
 
 
+Coordinate = StrictFloat  # a JSON number (an integer too); never a string or a boolean
+
+
 class LocationIn(Strict):
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    lng: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: Coordinate = Field(ge=-90, le=90, allow_inf_nan=False)
+    lng: Coordinate = Field(ge=-180, le=180, allow_inf_nan=False)
 
     def value(self) -> Location:
         return Location(self.lat, self.lng)
 
 
 class MoneyIn(Strict):
-    amount: str = Field(pattern=AMOUNT_PATTERN, examples=["450.00"])
-    currency: str = Field(default="INR", pattern=r"^[A-Z]{3}$")
+    amount: StrictStr = Field(pattern=AMOUNT_PATTERN, examples=["450.00"])
+    currency: Literal["INR"] = PLATFORM_CURRENCY
 
     def value(self) -> Money:
         return Money.parse(self.amount, self.currency)
 
 
 def _money_from_string(value: Any) -> Any:
-    """A bare decimal string ("120.00") is taken as rupees."""
+    """A bare amount ("120.00") is taken as rupees (and checked as the amount is)."""
     if isinstance(value, str):
-        try:
-            Decimal(value)
-        except InvalidOperation:
-            return value
-        return {"amount": value, "currency": "INR"}
+        return {"amount": value, "currency": PLATFORM_CURRENCY}
     return value
 
 

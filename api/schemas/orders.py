@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from api.schemas.common import LocationIn, LocationOut, MoneyOut, Strict
 
@@ -15,7 +15,7 @@ VPA_PATTERN = r"^[A-Za-z0-9._\-]{2,256}@[A-Za-z]{2,64}$"
 
 class OrderLineIn(Strict):
     menu_item_id: UUID
-    quantity: int = Field(ge=1, le=50)
+    quantity: StrictInt = Field(ge=1, le=50)
     notes: str = Field(default="", max_length=500)
 
 
@@ -40,7 +40,7 @@ class OrderCreate(Strict):
 
 
 class AcceptIn(Strict):
-    prep_minutes: int = Field(ge=1, le=240)
+    prep_minutes: StrictInt = Field(ge=1, le=240)
 
 
 class ReasonIn(Strict):
@@ -48,8 +48,8 @@ class ReasonIn(Strict):
 
 
 class RatingIn(Strict):
-    restaurant_stars: int = Field(ge=1, le=5)
-    courier_stars: int = Field(ge=1, le=5)
+    restaurant_stars: StrictInt = Field(ge=1, le=5)
+    courier_stars: StrictInt = Field(ge=1, le=5)
     comment: str = Field(default="", max_length=1000)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import socket
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import pytest
 from domain.values import Role
 from tests.api_builders import Api, courier_at, item_body, open_kitchen, order_body, paid_order
 from tests.api_server import ApiServer, api_server, api_settings
+from tests.raw_http import closed_within, read_response_head
 
 READ_WAIT_SECONDS = 0.2
 LIMIT = 65_536  # TIFFIN_MAX_BODY_BYTES's default
@@ -117,31 +117,6 @@ def raw_oversized_post(server: ApiServer, streamed: bool) -> tuple[bytes, bool]:
             tls.sendall(request + body)
         head = read_response_head(tls)
         return head, closed_within(tls, 1.0)
-
-
-def read_response_head(tls: socket.socket) -> bytes:
-    """One response's head, its body read past (by Content-Length)."""
-    received = b""
-    while b"\r\n\r\n" not in received:
-        more = tls.recv(65536)
-        if not more:
-            raise ConnectionError(f"closed after {received!r}")
-        received += more
-    head, _, rest = received.partition(b"\r\n\r\n")
-    length = re.search(rb"content-length: (\d+)", head.lower())
-    while length and len(rest) < int(length.group(1)):
-        rest += tls.recv(65536)
-    return head
-
-
-def closed_within(tls: socket.socket, seconds: float) -> bool:
-    tls.settimeout(seconds)
-    try:
-        return tls.recv(1) == b""
-    except TimeoutError:
-        return False
-    except OSError:
-        return True
 
 
 def test_a_request_answered_before_its_body_came_leaves_the_http1_connection_usable(

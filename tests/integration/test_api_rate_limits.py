@@ -18,6 +18,8 @@ from tests.api_builders import Api, User, open_kitchen, order_body
 from tests.api_server import ApiServer, serving
 
 PER_MINUTE = 100
+ANONYMOUS_PER_MINUTE = 30
+WEBHOOKS_PER_MINUTE = 60
 ORDERS_PER_MINUTE = 10  # the default
 REQUESTS = 1_000
 CONNECTIONS = 10  # Hypercorn allows 100 concurrent streams on each
@@ -29,6 +31,8 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ApiServer
     limits = {
         "RATE_LIMIT_PER_MINUTE": str(PER_MINUTE),
         "RATE_LIMIT_ORDERS_PER_MINUTE": str(ORDERS_PER_MINUTE),
+        "RATE_LIMIT_ANONYMOUS_PER_MINUTE": str(ANONYMOUS_PER_MINUTE),
+        "RATE_LIMIT_WEBHOOKS_PER_MINUTE": str(WEBHOOKS_PER_MINUTE),
     }
     with serving(request.param, tmp_path, database_url, **limits) as running:
         yield running
@@ -105,3 +109,29 @@ def test_the_eleventh_order_within_a_minute_is_refused(api: Api) -> None:
     )
     assert len(listed["items"]) == ORDERS_PER_MINUTE  # the refused one was not placed
     assert api.call(neighbour, "POST", "/v1/orders", json=order_body(kitchen)).status_code == 201
+
+
+def test_requests_without_a_valid_token_are_limited_per_address_webhooks_on_their_own(
+    api: Api,
+) -> None:
+    anonymous = Counter(api.client.get("/healthz").status_code for _ in range(2 * PER_MINUTE))
+    refused_tokens = Counter(
+        api.client.get("/v1/restaurants", headers={"Authorization": "Bearer nope"}).status_code
+        for _ in range(10)
+    )
+    webhooks = Counter(
+        api.client.post("/v1/payments/webhook", content=b"{}").status_code
+        for _ in range(2 * WEBHOOKS_PER_MINUTE)
+    )
+    customer = api.user(Role.CUSTOMER)
+    signed_in = api.call(customer, "GET", "/v1/restaurants")
+
+    print(
+        f"\nwithout a token: {dict(anonymous)}; bad tokens {dict(refused_tokens)}; "
+        f"webhooks {dict(webhooks)}"
+    )
+    assert set(anonymous) == {200, 429}
+    assert anonymous[200] <= ANONYMOUS_PER_MINUTE
+    assert refused_tokens == {429: 10}, "a refused token counts against the address too"
+    assert (webhooks[401], webhooks[429]) == (WEBHOOKS_PER_MINUTE, WEBHOOKS_PER_MINUTE)
+    assert signed_in.status_code == 200, "a caller with a token has limits of their own"
