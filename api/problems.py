@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import compile_path
 
 from application.errors import NotFound
 from application.identity import InvalidToken, TokenVerifierUnavailable
@@ -165,12 +165,12 @@ def add_problem_handlers(app: FastAPI, check_caller: CallerCheck) -> None:
 
 
 def methods_of_path(app: FastAPI, scope: Any) -> list[str]:
-    """Every method some route of the app answers at this request's path."""
+    """Every method the API answers at this request's path (from its OpenAPI document, whose
+    paths are the routes' templates)."""
     methods: set[str] = set()
-    for route in app.router.routes:
-        match, _ = route.matches({**scope, "method": "GET", "type": "http"})
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
+    for template, operations in app.openapi()["paths"].items():
+        if compile_path(template)[0].fullmatch(scope["path"]):
+            methods |= {method.upper() for method in operations}
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)

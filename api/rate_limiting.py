@@ -3,6 +3,7 @@ address for requests without a valid token, the payment webhook at a rate of its
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from application.settings import Settings
 PLACE_ORDER = ("POST", "/v1/orders")
 LOCATION_PING = ("PUT", "/v1/couriers/me/location")
 WEBHOOK = ("POST", "/v1/payments/webhook")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,12 +58,19 @@ class RouteLimits:
 
     async def check_anonymous(self, request: Request) -> None:
         """Counts a request without a valid token against its client address's limit (the
-        webhook's own, for the webhook); 429 when over."""
+        webhook's own, for the webhook); 429 when over. A limiter that cannot be asked (Redis
+        down) lets it through: /healthz and /readyz must answer in an outage."""
         address = request.client.host if request.client else "unknown"
-        if (request.method, _route(request)) == WEBHOOK:
-            await self._hit(f"webhook|{address}", self.webhooks, "for webhooks from this address")
-        else:
-            await self._hit(f"anonymous|{address}", self.anonymous, "without a token")
+        try:
+            if (request.method, _route(request)) == WEBHOOK:
+                scope = "for webhooks from this address"
+                await self._hit(f"webhook|{address}", self.webhooks, scope)
+            else:
+                await self._hit(f"anonymous|{address}", self.anonymous, "without a token")
+        except ApiProblem:
+            raise
+        except Exception as error:  # the limiter's store is down: the request is not refused
+            log.warning("anonymous rate limit not checked: %s", type(error).__name__)
 
     async def _hit(self, key: str, rate: Rate, scope: str) -> None:
         if self.blocking:

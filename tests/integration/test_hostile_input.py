@@ -42,9 +42,9 @@ def series(client: httpx.Client) -> int:
 
 def test_made_up_methods_and_paths_add_no_metric_series(api: Api) -> None:
     rng = random.Random(14)
-    api.client.get("/healthz")
-    api.client.request("XWARM", "/healthz")
-    api.client.get("/nothing-warm")
+    for method, path in (("GET", "/healthz"), ("XWARM", "/healthz"), ("XWARM", "/nothing")):
+        api.client.request(method, path)  # the series any such request adds: one of each
+    series(api.client)  # and those of /metrics itself
     before = series(api.client)
 
     for _ in range(1000):
@@ -82,7 +82,7 @@ def test_every_malformed_signature_is_a_401_without_a_traceback(
         response = api.client.post(
             "/v1/payments/webhook",
             content=body,
-            headers={"Tiffin-Signature": header.encode("latin-1").decode("latin-1")},
+            headers={"Tiffin-Signature": header.encode("latin-1")},
         )
 
     assert response.status_code == 401, response.text
@@ -109,7 +109,7 @@ def captured(amount: object) -> bytes:
 @pytest.mark.parametrize(
     ("body", "status"),
     [
-        (b"[" * 100_000 + b"]" * 100_000, 422),  # nested past the parser's recursion limit
+        (b"[" * 30_000 + b"]" * 30_000, 422),  # nested past the parser's recursion limit
         (captured("1e9999999"), 422),  # decimal.Overflow
         (captured("\u0661\u0662\u0663"), 422),  # Arabic-Indic digits
         (captured(float("nan")), 422),
@@ -133,14 +133,14 @@ def test_an_amount_in_other_digits_is_refused_and_nothing_is_stored(api: Api) ->
     owner = api.user(Role.RESTAURANT)
     kitchen = open_kitchen(api, owner)
     path = f"/v1/restaurants/{kitchen.id}/menu/items"
-    before = api.expect(200, owner, "GET", f"/v1/restaurants/{kitchen.id}/menu")
+    before = api.expect(200, owner, "GET", f"/v1/restaurants/{kitchen.id}")["menu"]
 
     for price in ("\u0661\u0662\u0663", "1e9999999", " 12.00", "12,00"):
         response = api.call(owner, "POST", path, json={"name": "Vada", "price": price})
         assert response.status_code == 422, (price, response.text)
         assert "price" in response.text
 
-    assert api.expect(200, owner, "GET", f"/v1/restaurants/{kitchen.id}/menu") == before
+    assert api.expect(200, owner, "GET", f"/v1/restaurants/{kitchen.id}")["menu"] == before
     order = place(api, api.user(Role.CUSTOMER), kitchen)  # the restaurant still works
     assert order["status"] == "awaiting_payment"
     assert order_body(kitchen)["items"]
@@ -210,7 +210,7 @@ def test_a_request_framed_both_ways_is_a_400_and_its_connection_is_closed(
 @pytest.mark.parametrize(
     ("path", "methods"),
     [
-        ("/v1/payments/webhook", "POST"),
+        ("/v1/payments/webhook", "GET, HEAD, POST"),  # GET: /v1/payments/{payment_id}
         ("/v1/orders", "GET, HEAD, POST"),
         (f"/v1/restaurants/{uuid4()}/menu/items/{uuid4()}", "DELETE, PATCH"),
     ],
