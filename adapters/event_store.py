@@ -6,6 +6,7 @@ from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict
 
+from adapters.private_files import private_database
 from application.settings import Settings
 
 GROUP_COMMIT_FACTORY_TOPIC = "adapters.group_commit:GroupCommitFactory"
@@ -39,10 +40,10 @@ def event_store_env(settings: Settings, app_name: str) -> dict[str, str]:
 
 
 def _sqlite_env(data_dir: Path, app_name: str) -> dict[str, str]:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    database = private_database(data_dir / f"{app_name.lower()}.sqlite3")
     return {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": str(data_dir / f"{app_name.lower()}.sqlite3"),
+        "SQLITE_DBNAME": str(database),
         "SQLITE_LOCK_TIMEOUT": "10",
     }
 

@@ -122,8 +122,10 @@ class FileLeadership:
         with self._lock:
             if component in self._held:
                 return True
-            self.directory.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(self.directory / f"{component}.lock", os.O_RDWR | os.O_CREAT)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor = os.open(
+                self.directory / f"{component}.lock", os.O_RDWR | os.O_CREAT, 0o600
+            )
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

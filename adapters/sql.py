@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import psycopg
 
+from adapters.private_files import private_database
+
 Run = Callable[[str, Sequence[Any]], Any]  # runs one statement; returns a cursor
 
 
@@ -33,7 +35,7 @@ class SqliteDatabase:
     row_lock = ""  # a write transaction (BEGIN IMMEDIATE) already excludes every other writer
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_database(path)
         self._connection = sqlite3.connect(
             path, timeout=30, isolation_level=None, check_same_thread=False
         )

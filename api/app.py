@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from api.auth import limit_anonymous, refusal_of_anonymous
 from api.dependencies import ApiParts
+from api.docs_pages import add_docs
 from api.http_metrics import HttpMetrics
 from api.middleware import ApiMiddleware
 from api.problems import add_problem_handlers
@@ -57,7 +58,10 @@ def create_app(settings: Settings, registry: CollectorRegistry, open_parts: Part
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(limit_anonymous)],
+        docs_url=None,  # served by add_docs, without a CDN
+        redoc_url=None,  # ReDoc has no package to serve it from: Swagger UI is the one page
     )
+    add_docs(app)
     add_problem_handlers(app, refusal_of_anonymous)
     if settings.allowed_origins:
         app.add_middleware(

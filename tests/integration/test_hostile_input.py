@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import socket
 import string
 import time
@@ -252,3 +253,22 @@ def test_prices_and_order_totals_have_upper_bounds(api: Api) -> None:
     assert too_large.status_code == 422, too_large.text
     assert "total" in too_large.json()["detail"]
     assert api.expect(200, customer, "GET", "/v1/orders")["items"] == []
+
+
+def test_the_docs_page_loads_nothing_from_elsewhere_and_carries_a_csp(api: Api) -> None:
+    page = api.client.get("/docs")
+
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy
+    assert "unsafe-inline" not in policy.split("script-src", 1)[1].split(";", 1)[0]
+    assert "<script>" not in page.text, "no inline script: the policy would refuse it"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets
+    assert all(asset.startswith("/") and not asset.startswith("//") for asset in assets)
+    for asset in assets:
+        served = api.client.get(asset)
+        assert served.status_code == 200, asset
+        assert len(served.content) > 100, asset
+    assert api.client.get("/redoc").status_code == 404
