@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict
 
+from adapters.keyring_cipher import CIPHER_KEYS, KEYRING_CIPHER_TOPIC
 from adapters.private_files import private_database
 from application.settings import Settings
 
 GROUP_COMMIT_FACTORY_TOPIC = "adapters.group_commit:GroupCommitFactory"
-AES_CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
 ZLIB_COMPRESSOR_TOPIC = "eventsourcing.compressor:ZlibCompressor"
 POOL_OVERFLOW = 10  # connections opened beyond the pool's size when busy, closed when idle
 
 
-def event_store_env(settings: Settings, app_name: str) -> dict[str, str]:
+def event_store_env(settings: Settings, app_name: str, keys: Sequence[str]) -> dict[str, str]:
     """The eventsourcing environment for one application under these settings.
 
     Embedded: one SQLite file per application under the data directory. Server mode: the
     PostgreSQL database of ``TIFFIN_DATABASE_URL`` (each application its own tables), written
     through the group-commit recorder.
-    Stored events are always compressed, and encrypted when a cipher key is set.
+    Stored events are always compressed, and encrypted with the newest of ``keys`` when there
+    are any (``adapters/event_keys.py``).
     """
     env = {"COMPRESSOR_TOPIC": ZLIB_COMPRESSOR_TOPIC, "CREATE_TABLE": "y"}
-    if settings.event_cipher_key is not None:
-        env["CIPHER_TOPIC"] = AES_CIPHER_TOPIC
-        env["CIPHER_KEY"] = settings.event_cipher_key.get_secret_value()
+    if keys:
+        env["CIPHER_TOPIC"] = KEYRING_CIPHER_TOPIC
+        env[CIPHER_KEYS] = ",".join(keys)
     if settings.database_url is None:
         env.update(_sqlite_env(settings.data_dir, app_name))
     else:

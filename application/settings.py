@@ -105,12 +105,13 @@ class Settings(BaseSettings):
     def _cipher_key(cls, key: SecretStr | None) -> SecretStr | None:
         if key is None:
             return None
-        try:
-            raw = base64.b64decode(key.get_secret_value(), validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("must be base64") from None
-        if len(raw) not in CIPHER_KEY_SIZES:
-            raise ValueError("must decode to 16, 24 or 32 bytes (AES-128/192/256)")
+        for part in key.get_secret_value().split(","):
+            try:
+                raw = base64.b64decode(part.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("must be base64 (keys comma-separated, newest first)") from None
+            if len(raw) not in CIPHER_KEY_SIZES:
+                raise ValueError("each key must decode to 16, 24 or 32 bytes (AES-128/192/256)")
         return key
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ from application.settings import ConfigurationError
 from cli.call import add_commands as add_call_commands
 from cli.demo import add_commands as add_demo_commands
 from cli.failures import EXIT_FAILED, one_line
+from cli.keys import add_commands as add_key_commands
 from cli.payments import add_commands as add_payment_commands
 from cli.projections import add_commands as add_projection_commands
 from cli.serve import add_commands as add_serve_commands
@@ -35,6 +36,7 @@ def build_parser(plugins: Sequence[str] = ()) -> argparse.ArgumentParser:
     add_worker_commands(commands)
     add_projection_commands(commands)
     add_payment_commands(commands)
+    add_key_commands(commands)
     add_token_commands(commands)
     add_serve_commands(commands)
     add_call_commands(commands)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import MapperDeserialisationError
 from redis import Redis
 
+from adapters.event_keys import event_keys
 from adapters.event_store import event_store_env
 from adapters.http_gateway import HttpUpiGateway
 from adapters.memory_locations import InProcessLocationStore
@@ -46,7 +48,8 @@ from wiring.workers import (
 )
 
 Clock = Callable[[], float]
-UPI_GATEWAY = "upi_gateway"  # the destination's name in metrics and /readyz
+UPI_GATEWAY = "upi_gateway"
+log = logging.getLogger(__name__)  # the destination's name in metrics and /readyz
 
 
 @dataclass
@@ -154,17 +157,25 @@ class Tiffin:
 def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
     """Builds the platform on the event store the settings choose."""
     closers: list[Callable[[], None]] = []
+    keys = event_keys(settings)
+    if not keys:
+        log.warning(
+            "EVENTS ARE STORED UNENCRYPTED: server mode has no TIFFIN_EVENT_CIPHER_KEY, so "
+            "addresses, phone numbers and VPAs are readable by anyone who can read the "
+            "database; set one (see README: Configuration)"
+        )
     restaurants = Restaurants(
-        event_store_env(settings, Restaurants.name), max_price=Money.parse(settings.max_item_price)
+        event_store_env(settings, Restaurants.name, keys),
+        max_price=Money.parse(settings.max_item_price),
     )
     ordering = Ordering(
-        event_store_env(settings, Ordering.name),
+        event_store_env(settings, Ordering.name, keys),
         restaurants=restaurants,
         delivery_fee=Money.parse(settings.delivery_fee),
         max_total=Money.parse(settings.max_order_total),
     )
     payments = Payments(
-        event_store_env(settings, Payments.name),
+        event_store_env(settings, Payments.name, keys),
         merchant=Merchant(settings.merchant_vpa, settings.merchant_name),
     )
     redis = _redis(settings, closers)
@@ -174,7 +185,7 @@ def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
         else RedisLocationStore(redis, prefix=f"{settings.redis_prefix}courier:")
     )
     deliveries = Deliveries(
-        event_store_env(settings, Deliveries.name), orders=ordering, locations=locations
+        event_store_env(settings, Deliveries.name, keys), orders=ordering, locations=locations
     )
     ordering.delivery_progress = deliveries
     webhook_secret = configured_or_generated(
@@ -215,7 +226,13 @@ def _check_newest_event_decodes(app: Application[Any], settings: Settings) -> No
         for notification in stored:
             app.mapper.to_domain_event(notification)
     except MapperDeserialisationError as error:
-        key = "the key set" if settings.event_cipher_key else "no key (it is not set)"
+        key = (
+            "the key set"
+            if settings.event_cipher_key
+            else "the data directory's keyring (event-cipher.keys)"
+            if settings.embedded
+            else "no key (it is not set)"
+        )
         raise ConfigurationError(
             f"TIFFIN_EVENT_CIPHER_KEY: the {app.name} log's newest event cannot be read with "
             f"{key}; start with the key the events were written with ({error.__cause__ or error})"

@@ -1,4 +1,6 @@
-"""Events at rest: compressed always, encrypted when TIFFIN_EVENT_CIPHER_KEY is set."""
+"""Events at rest: compressed always; encrypted with TIFFIN_EVENT_CIPHER_KEY's keys, or on the
+embedded default with a keyring generated into the data directory; readable after a rotation;
+and a data directory written before there were keys keeps working, encrypted forward."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from application.settings import ConfigurationError, load_settings
+from cli.main import main
 from domain.values import Role
 from tests.scenario import HOME, cause, open_kitchen, place
 from wiring.bootstrap import bootstrap
@@ -48,14 +51,54 @@ def test_with_a_cipher_key_no_address_or_phone_is_stored_in_plaintext(
         zlib.decompress(state)
 
 
-def test_without_a_cipher_key_events_are_only_compressed(environ: dict[str, str]) -> None:
+def test_the_embedded_default_encrypts_with_a_keyring_of_its_own(tmp_path: Path) -> None:
+    state, address = stored_order_bytes({"TIFFIN_DATA_DIR": str(tmp_path)})
+
+    assert address == HOME
+    with pytest.raises(zlib.error):
+        zlib.decompress(state)
+    for secret in SECRETS:
+        assert secret not in state
+    keyring = tmp_path / "event-cipher.keys"
+    assert oct(keyring.stat().st_mode & 0o777) == "0o600"
+    assert len(keyring.read_text().split()) == 1
+
+
+def test_server_mode_without_a_key_only_compresses_and_warns_loudly(
+    postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    environ = {"TIFFIN_DATA_DIR": str(tmp_path), "TIFFIN_DATABASE_URL": postgres_url}
+
     state, address = stored_order_bytes(environ)
 
     assert address == HOME
     plain = zlib.decompress(state)
     for secret in SECRETS:
-        assert secret not in state
         assert secret in plain
+    assert any("EVENTS ARE STORED UNENCRYPTED" in r.getMessage() for r in caplog.records)
+
+
+def test_after_a_rotation_new_events_use_the_new_key_and_old_ones_stay_readable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environ = {"TIFFIN_DATA_DIR": str(tmp_path)}
+    with bootstrap(load_settings(environ)) as tiffin:
+        before = place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))
+    monkeypatch.setenv("TIFFIN_DATA_DIR", str(tmp_path))
+
+    assert main(["keys", "rotate"]) == 0
+    said = capsys.readouterr().out
+
+    assert "2 key(s)" in said
+    newest, _older = (tmp_path / "event-cipher.keys").read_text().split()
+    with bootstrap(load_settings(environ)) as tiffin:
+        after = place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))
+        assert tiffin.ordering.get_order(before.id).delivery_address == HOME
+        (stored,) = tiffin.ordering.recorder.select_events(after.id)
+    only_new = {**environ, "TIFFIN_DATA_DIR": str(tmp_path / "elsewhere")}
+    with bootstrap(load_settings({**only_new, "TIFFIN_EVENT_CIPHER_KEY": newest})) as other:
+        mapper = other.ordering.mapper
+        assert mapper.to_domain_event(stored).delivery_address == HOME, "written with the new key"
 
 
 def test_the_platform_refuses_to_start_on_events_it_cannot_read(tmp_path: Path) -> None:
@@ -67,8 +110,8 @@ def test_the_platform_refuses_to_start_on_events_it_cannot_read(tmp_path: Path) 
 
     with pytest.raises(ConfigurationError, match=r"TIFFIN_EVENT_CIPHER_KEY: the \w+ log's newest"):
         bootstrap(load_settings({**env, "TIFFIN_EVENT_CIPHER_KEY": second}))
-    with pytest.raises(ConfigurationError, match="with no key"):
-        bootstrap(load_settings(env))
+    with pytest.raises(ConfigurationError, match="with the data directory's keyring"):
+        bootstrap(load_settings(env))  # a keyring of its own, generated: not the key they need
     with bootstrap(load_settings({**env, "TIFFIN_EVENT_CIPHER_KEY": first})) as tiffin:
         assert tiffin.ordering.get_order(order.id).delivery_address == HOME  # the right key
 

@@ -17,6 +17,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from adapters.event_keys import event_keys
 from adapters.event_store import event_store_env
 from adapters.sql import create_tables, open_database
 from application.restaurants import Restaurants
@@ -63,7 +64,7 @@ def recording_every_event() -> Projection:
 def restaurants(settings: Settings) -> Restaurants:
     """The Restaurants application on the platform's event store, through a recorder that
     holds its transactions open and rolls some back."""
-    env = event_store_env(settings, Restaurants.name)
+    env = event_store_env(settings, Restaurants.name, event_keys(settings))
     if settings.database_url is None:
         env["APPLICATION_RECORDER_TOPIC"] = recorder_topic(SometimesRolledBackSqliteRecorder)
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,9 @@ from eventsourcing.utils import get_topic
 
 from application.settings import load_settings
 from domain.courier import Courier
+from domain.values import Role
 from projections.registry import EVERY_VIEW
+from tests.scenario import HOME, cause, open_kitchen, place
 from tests.stored.write_history import order_state
 from wiring.bootstrap import Tiffin, bootstrap
 
@@ -81,3 +84,22 @@ def test_views_rebuilt_from_stored_data_agree_with_it_and_the_saga_has_nothing_l
         for order_id, order in manifest["orders"].items()
     }
     assert [app.recorder.max_notification_id() for app in tiffin.apps()] == heads
+
+
+def test_a_data_directory_from_before_keys_is_served_as_it_is_and_encrypted_forward(
+    stored: tuple[Tiffin, Any],
+) -> None:
+    """The earlier versions wrote events only compressed; today's embedded default has a
+    keyring, generated on opening: the old events still read, new ones are encrypted."""
+    tiffin, _ = stored
+    old = tiffin.ordering.recorder.select_notifications(start=1, limit=1)[0]
+    order = place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))
+    (new,) = tiffin.ordering.recorder.select_events(order.id)
+
+    assert (tiffin.settings.data_dir / "event-cipher.keys").is_file()
+    assert zlib.decompress(old.state), "the old event is as it was written: compressed only"
+    assert tiffin.ordering.mapper.to_domain_event(old)
+    with pytest.raises(zlib.error):
+        zlib.decompress(new.state)
+    assert HOME.line1.encode() not in new.state
+    assert tiffin.ordering.get_order(order.id).delivery_address == HOME

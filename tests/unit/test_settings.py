@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.event_keys import event_keys
 from adapters.event_store import event_store_env
 from adapters.http_gateway import HttpUpiGateway
 from adapters.simulated_gateway import SimulatedUpiGateway
@@ -55,13 +56,13 @@ def test_an_empty_variable_counts_as_unset() -> None:
 def test_each_embedded_application_gets_its_own_sqlite_file(tmp_path: Path) -> None:
     settings = load_settings({"TIFFIN_DATA_DIR": str(tmp_path)})
 
-    ordering = event_store_env(settings, "Ordering")
-    payments = event_store_env(settings, "Payments")
+    ordering = event_store_env(settings, "Ordering", event_keys(settings))
+    payments = event_store_env(settings, "Payments", event_keys(settings))
 
     assert ordering["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
     assert ordering["SQLITE_DBNAME"] != payments["SQLITE_DBNAME"]
     assert ordering["COMPRESSOR_TOPIC"].endswith("ZlibCompressor")
-    assert "CIPHER_TOPIC" not in ordering
+    assert ordering["CIPHER_TOPIC"].endswith("KeyringCipher"), "encrypted by default"
 
 
 def test_a_database_url_selects_postgresql_with_its_parts() -> None:
@@ -69,7 +70,7 @@ def test_a_database_url_selects_postgresql_with_its_parts() -> None:
         {"TIFFIN_DATABASE_URL": "postgresql://tiffin:s3cret@db.internal:6543/orders"}
     )
 
-    env = event_store_env(settings, "Ordering")
+    env = event_store_env(settings, "Ordering", event_keys(settings))
 
     assert env["PERSISTENCE_MODULE"] == "adapters.group_commit:GroupCommitFactory"
     assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"]) == ("db.internal", "6543")

@@ -1,0 +1,53 @@
+"""Stored events encrypted with the newest key of a keyring and read with any of its keys.
+
+``CIPHER_KEYS`` (in the application's environment) holds base64 AES keys, newest first. A new
+event is encrypted (AES-GCM, eventsourcing's ``AESCipher`` format) with the newest; a stored
+one is decrypted by whichever key wrote it, so adding a key (``tiffin keys rotate``) leaves
+every older event readable. An event written before there was any key (only compressed) is
+recognised as such, a zlib stream no key decrypts, and read as it is: a data directory from an
+earlier release keeps working, and is encrypted forward.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from eventsourcing.cryptography import AESCipher
+from eventsourcing.persistence import Cipher
+from eventsourcing.utils import Environment
+
+CIPHER_KEYS = "CIPHER_KEYS"
+KEYRING_CIPHER_TOPIC = "adapters.keyring_cipher:KeyringCipher"
+
+
+class KeyringCipher(Cipher):
+    def __init__(self, environment: Environment) -> None:
+        keys = [key.strip() for key in (environment.get(CIPHER_KEYS) or "").split(",")]
+        keys = [key for key in keys if key]
+        if not keys:
+            raise OSError(f"'{CIPHER_KEYS}' not in env")
+        self.ciphers = [AESCipher(Environment(env={"CIPHER_KEY": key})) for key in keys]
+
+    def encrypt(self, plaintext: bytes) -> bytes:
+        return self.ciphers[0].encrypt(plaintext)
+
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        for cipher in self.ciphers:
+            try:
+                return cipher.decrypt(ciphertext)
+            except ValueError:
+                continue
+        if _written_before_any_key(ciphertext):
+            return ciphertext
+        raise ValueError("Invalid cipher tag: no key of the keyring decrypts this event")
+
+
+def _written_before_any_key(stored: bytes) -> bool:
+    """Whether these bytes are a whole zlib stream (what events were before encryption)."""
+    if len(stored) < 2 or stored[0] != 0x78 or (stored[0] * 256 + stored[1]) % 31:
+        return False
+    try:
+        zlib.decompress(stored)
+    except zlib.error:
+        return False
+    return True
