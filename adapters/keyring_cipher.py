@@ -10,6 +10,7 @@ earlier release keeps working, and is encrypted forward.
 
 from __future__ import annotations
 
+import base64
 import zlib
 
 from eventsourcing.cryptography import AESCipher
@@ -51,3 +52,22 @@ def _written_before_any_key(stored: bytes) -> bool:
     except zlib.error:
         return False
     return True
+
+
+SEALED = "sealed:"
+
+
+class KeyringSealer:
+    """Text sealed with the keyring (the API's stored answers): ``sealed:<base64>``; text stored
+    before there was a key is returned as it is."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.cipher = KeyringCipher(Environment(env={CIPHER_KEYS: ",".join(keys)}))
+
+    def seal(self, text: str) -> str:
+        return SEALED + base64.b64encode(self.cipher.encrypt(text.encode())).decode()
+
+    def unseal(self, stored: str) -> str:
+        if not stored.startswith(SEALED):
+            return stored
+        return self.cipher.decrypt(base64.b64decode(stored[len(SEALED) :])).decode()

@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -29,6 +29,26 @@ DDL = (
     " body TEXT, PRIMARY KEY (subject, route, idempotency_key))"
 )
 MAX_KEY_LENGTH = 255
+
+
+class Sealer(Protocol):
+    """Keeps stored answers unreadable at rest (they hold addresses, phone numbers, VPAs)."""
+
+    def seal(self, text: str) -> str: ...
+
+    def unseal(self, stored: str) -> str:
+        """The text ``seal`` was given; text stored before sealing began comes back as it is."""
+        ...
+
+
+class Unsealed:
+    """No key (server mode without TIFFIN_EVENT_CIPHER_KEY): answers are stored as they are."""
+
+    def seal(self, text: str) -> str:
+        return text
+
+    def unseal(self, stored: str) -> str:
+        return stored
 
 
 @dataclass(frozen=True)
@@ -49,8 +69,9 @@ def checked_key(key: str | None) -> str | None:
 
 
 class IdempotencyStore:
-    def __init__(self, database: SqlDatabase) -> None:
+    def __init__(self, database: SqlDatabase, sealer: Sealer | None = None) -> None:
         self.database = database
+        self.sealer = sealer or Unsealed()
 
     def run_once(
         self,
@@ -74,7 +95,7 @@ class IdempotencyStore:
                     (subject, route, key),
                 ).fetchone()
         if not claimed:
-            return _replay(row, mark)
+            return _replay(row, mark, self.sealer)
         try:
             status, created = create()
         except BaseException:
@@ -85,7 +106,7 @@ class IdempotencyStore:
             run(
                 f"UPDATE {TABLE} SET status = ?, body = ?"  # noqa: S608
                 " WHERE subject = ? AND route = ? AND idempotency_key = ?",
-                (status, json.dumps(body), subject, route, key),
+                (status, self.sealer.seal(json.dumps(body)), subject, route, key),
             )
         return Replay(status, body)
 
@@ -98,7 +119,7 @@ class IdempotencyStore:
             )
 
 
-def _replay(row: Any, mark: str) -> Replay:
+def _replay(row: Any, mark: str, sealer: Sealer) -> Replay:
     stored_mark, status, body = row
     if stored_mark != mark:
         raise ApiProblem(422, "this Idempotency-Key was used with a different request body")
@@ -108,7 +129,7 @@ def _replay(row: Any, mark: str) -> Replay:
             "a request with this Idempotency-Key is still running",
             headers={"Retry-After": "1"},
         )
-    return Replay(int(status), json.loads(body))
+    return Replay(int(status), json.loads(sealer.unseal(body)))
 
 
 def create_once(

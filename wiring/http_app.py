@@ -11,8 +11,10 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge
 
 from adapters.bearer_tokens import BearerTokens
+from adapters.event_keys import event_keys
 from adapters.event_positions import StoredEventPositions
 from adapters.firebase_tokens import FirebaseTokens
+from adapters.keyring_cipher import KeyringSealer
 from adapters.memory_rate_limiter import InProcessRateLimiter
 from adapters.memory_views import MemoryViews
 from adapters.platform_tokens import PlatformTokens
@@ -22,7 +24,7 @@ from adapters.worker_health import register_health
 from api.app import create_app as create_api
 from api.dependencies import ApiParts, Probe
 from api.idempotency import DDL as IDEMPOTENCY_DDL
-from api.idempotency import IdempotencyStore
+from api.idempotency import IdempotencyStore, Sealer, Unsealed
 from api.live_updates import InProcessChannels, OrderChannels, RedisChannels
 from api.rate_limiting import RouteLimits
 from api.view_reads import ViewReads
@@ -103,12 +105,18 @@ def _parts(
         reads=reads,
         catalogue=Catalogue(reads),
         views=views,
-        idempotency=IdempotencyStore(reads),
+        idempotency=IdempotencyStore(reads, _sealer(settings)),
         registry=registry,
         channels=channels,
         positions=StoredEventPositions(),
         probes=_probes(settings, tiffin, reads),
     )
+
+
+def _sealer(settings: Settings) -> Sealer:
+    """Stored answers are sealed with the events' keyring (as they are, with no key)."""
+    keys = event_keys(settings)
+    return KeyringSealer(keys) if keys else Unsealed()
 
 
 def _tokens(settings: Settings, clock: Clock) -> BearerTokens:

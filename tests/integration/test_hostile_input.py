@@ -3,11 +3,13 @@ signature is a 401, a malformed signed body a 4xx, and no client error logs a tr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
 import re
 import socket
+import sqlite3
 import string
 import time
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ import pytest
 
 from application.webhooks import signature_header
 from domain.values import Role
-from tests.api_builders import Api, open_kitchen, order_body, place
+from tests.api_builders import Api, open_kitchen, order_body, paid_order, place
 from tests.api_server import WEBHOOK_SECRET, ApiServer, api_server, api_settings
 from tests.raw_http import closed_within, read_response_head
 
@@ -272,3 +274,25 @@ def test_the_docs_page_loads_nothing_from_elsewhere_and_carries_a_csp(api: Api) 
         assert served.status_code == 200, asset
         assert len(served.content) > 100, asset
     assert api.client.get("/redoc").status_code == 404
+
+
+def test_a_stored_answer_is_sealed_at_rest_and_replayed_as_it_was(api: Api) -> None:
+    owner = api.user(Role.RESTAURANT)
+    kitchen = open_kitchen(api, owner)
+    order = paid_order(api, api.user(Role.CUSTOMER), kitchen)
+    key = {"Idempotency-Key": uuid4().hex}
+    accept = f"/v1/orders/{order['id']}/accept"
+
+    first = api.expect(200, owner, "POST", accept, json={"prep_minutes": 15}, headers=key)
+    again = api.expect(200, owner, "POST", accept, json={"prep_minutes": 15}, headers=key)
+    database = api.server.settings.data_dir / "views.sqlite3"
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        (stored,) = connection.execute(
+            "SELECT body FROM tiffin_api_idempotency WHERE idempotency_key = ?",
+            (key["Idempotency-Key"],),
+        ).fetchone()
+
+    assert again == first
+    assert stored.startswith("sealed:")
+    assert "Residency" not in stored
+    assert "asha@okbank" not in stored
