@@ -94,6 +94,8 @@ def stack_environ(data_dir: Path, port: int, secret: bytes, **tiffin: str) -> di
         "TIFFIN_SIMULATED_CAPTURE_SECONDS": "-1",
         "TIFFIN_RATE_LIMIT_ORDERS_PER_MINUTE": UNLIMITED,
         "TIFFIN_RATE_LIMIT_PER_MINUTE": UNLIMITED,
+        "TIFFIN_RATE_LIMIT_ANONYMOUS_PER_MINUTE": UNLIMITED,  # the load polls /healthz
+        "TIFFIN_RATE_LIMIT_WEBHOOKS_PER_MINUTE": UNLIMITED,
         **tiffin,
     }
 
