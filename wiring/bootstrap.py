@@ -63,6 +63,7 @@ class Tiffin:
     deliveries: Deliveries
     webhooks: PaymentWebhooks
     webhook_secret: bytes
+    event_keys: list[str]  # the keyring stored events (and stored answers) are sealed with
     locations: LocationStore
     hot_views: KeyStore  # the key-value views: Redis when configured, else in-process
     clock: Clock = time.time
@@ -200,6 +201,7 @@ def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
         deliveries=deliveries,
         webhooks=webhooks,
         webhook_secret=webhook_secret,
+        event_keys=keys,
         locations=locations,
         hot_views=MemoryViews() if redis is None else RedisViews(redis),
         clock=clock,

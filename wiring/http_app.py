@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge
 
 from adapters.bearer_tokens import BearerTokens
-from adapters.event_keys import event_keys
 from adapters.event_positions import StoredEventPositions
 from adapters.firebase_tokens import FirebaseTokens
 from adapters.keyring_cipher import KeyringSealer
@@ -105,7 +104,7 @@ def _parts(
         reads=reads,
         catalogue=Catalogue(reads),
         views=views,
-        idempotency=IdempotencyStore(reads, _sealer(settings)),
+        idempotency=IdempotencyStore(reads, _sealer(tiffin.event_keys)),
         registry=registry,
         channels=channels,
         positions=StoredEventPositions(),
@@ -113,9 +112,8 @@ def _parts(
     )
 
 
-def _sealer(settings: Settings) -> Sealer:
+def _sealer(keys: list[str]) -> Sealer:
     """Stored answers are sealed with the events' keyring (as they are, with no key)."""
-    keys = event_keys(settings)
     return KeyringSealer(keys) if keys else Unsealed()
 
 

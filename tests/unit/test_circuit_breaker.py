@@ -9,11 +9,11 @@ from application.circuit_breaker import BreakerOpen, BreakerState, CircuitBreake
 
 
 class Down(Exception):
-    pass
+    """The destination failed (a 503, say)."""
 
 
 class Refused(Exception):
-    pass
+    """The destination answered, refusing (a 422, say)."""
 
 
 class Clock:
