@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser tests' browser: Debian's package (Playwright drives it; it downloads no browser).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test lint layering typecheck pytest install clean
 
@@ -14,10 +16,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
 run: $(STAMP)
 	$(BIN)/tiffin serve
 
-test: $(STAMP) lint layering typecheck pytest
+test: $(STAMP) $(CHROMIUM) lint layering typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

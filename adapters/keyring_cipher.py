@@ -11,8 +11,14 @@ earlier release keeps working, and is encrypted forward.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import zlib
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eventsourcing.cryptography import AESCipher
 from eventsourcing.persistence import Cipher
 from eventsourcing.utils import Environment
@@ -54,7 +60,8 @@ def _written_before_any_key(stored: bytes) -> bool:
     return True
 
 
-SEALED = "sealed:"
+SEALED = "sealed:"  # AES-GCM, the API's stored answers
+SEALED_IN_VIEW = "sealed-siv:"  # AES-SIV, text in the views
 
 
 class KeyringSealer:
@@ -71,3 +78,45 @@ class KeyringSealer:
         if not stored.startswith(SEALED):
             return stored
         return self.cipher.decrypt(base64.b64decode(stored[len(SEALED) :])).decode()
+
+
+PSEUDONYM = "p_"
+
+
+class KeyringPersonal:
+    """Views' personal data (``projections.personal``) keyed by the keyring: pseudonyms are an
+    HMAC-SHA256 keyed from the oldest key (keys are only ever added, so a person keeps one
+    pseudonym across rotations); text is sealed with AES-SIV (deterministic, so a replay writes
+    the same bytes) keyed from the newest key and opened with any."""
+
+    def __init__(self, keys: list[str]) -> None:
+        secrets = [base64.b64decode(key.strip()) for key in keys if key.strip()]
+        if not secrets:
+            raise ValueError("a keyring needs at least one key")
+        self._pseudonym_key = _derived(secrets[-1], b"tiffin view pseudonyms", 32)
+        self._sealers = [AESSIV(_derived(secret, b"tiffin view text", 64)) for secret in secrets]
+
+    def pseudonym(self, person: str) -> str:
+        digest = hmac.new(self._pseudonym_key, person.encode(), hashlib.sha256).hexdigest()
+        return PSEUDONYM + digest[:32]
+
+    def seal(self, text: str) -> str:
+        return (
+            SEALED_IN_VIEW
+            + base64.b64encode(self._sealers[0].encrypt(text.encode(), None)).decode()
+        )
+
+    def unseal(self, stored: str) -> str:
+        if not stored.startswith(SEALED_IN_VIEW):
+            return stored
+        sealed = base64.b64decode(stored[len(SEALED_IN_VIEW) :])
+        for sealer in self._sealers:
+            try:
+                return sealer.decrypt(sealed, None).decode()
+            except InvalidTag:
+                continue
+        raise ValueError("no key of the keyring opens this text")
+
+
+def _derived(secret: bytes, purpose: bytes, length: int) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=purpose).derive(secret)

@@ -18,6 +18,7 @@ from api.dependencies import ApiParts
 from api.docs_pages import add_docs
 from api.http_metrics import HttpMetrics
 from api.middleware import ApiMiddleware
+from api.openapi_document import truthful_openapi
 from api.problems import add_problem_handlers
 from api.routes import (
     analytics,
@@ -77,4 +78,5 @@ def create_app(settings: Settings, registry: CollectorRegistry, open_parts: Part
     routers = (health, restaurants, orders, order_live, payments, couriers, deliveries, audit)
     for module in (*routers, analytics):
         app.include_router(module.router)
+    app.openapi = truthful_openapi(app, settings.max_item_price)  # type: ignore[method-assign]
     return app

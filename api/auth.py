@@ -61,11 +61,24 @@ def allow(*roles: Role) -> Any:
             raise ApiProblem(403, f"this needs one of the roles: {names}")
         return caller
 
+    admitted_caller.roles = admitted  # type: ignore[attr-defined]  # read by admitted_roles
     return Depends(admitted_caller)
 
 
-def _needs_caller(dependant: Any) -> bool:
-    return any(d.call is current_caller or _needs_caller(d) for d in dependant.dependencies)
+def needs_caller(dependant: Any) -> bool:
+    """Whether a route's dependencies include the verified caller (a bearer token)."""
+    return any(d.call is current_caller or needs_caller(d) for d in dependant.dependencies)
+
+
+def admitted_roles(dependant: Any) -> frozenset[str]:
+    """The roles ``allow`` narrows a route to (none when any caller may call it)."""
+    roles: frozenset[str] = frozenset()
+    for dependency in dependant.dependencies:
+        found = getattr(dependency.call, "roles", None)
+        if found is not None:
+            roles |= {str(role) for role in found}
+        roles |= admitted_roles(dependency)
+    return roles
 
 
 async def refusal_of_anonymous(request: Request) -> ApiProblem | None:
@@ -73,7 +86,7 @@ async def refusal_of_anonymous(request: Request) -> ApiProblem | None:
     route needs a caller and the request carries no valid token (who is calling is checked
     before what they sent)."""
     dependant = getattr(request.scope.get("route"), "dependant", None)
-    if dependant is None or not _needs_caller(dependant):
+    if dependant is None or not needs_caller(dependant):
         return None
     try:
         await _verified(request, request.app.state.parts.tokens)

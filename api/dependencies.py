@@ -15,7 +15,7 @@ from fastapi import Depends, Header, Request
 from prometheus_client import CollectorRegistry
 
 from api.access import RestaurantOwners
-from api.idempotency import IdempotencyStore, RunOnce
+from api.idempotency import MAX_KEY_LENGTH, IdempotencyStore, RunOnce
 from api.live_updates import OrderChannels
 from api.order_documents import OrderDocuments
 from api.rate_limiting import RouteLimits
@@ -31,6 +31,7 @@ from application.settings import Settings
 from application.webhook_inbox import WebhookInbox
 from projections.catalogue import Catalogue
 from projections.key_views import KeyStore
+from projections.personal import Personal
 from projections.views import SqlDatabase
 
 Probe = Callable[[], str | None]  # None when healthy, else what to report; raises when down
@@ -58,6 +59,7 @@ class ApiParts:
     channels: OrderChannels
     positions: EventPositions
     probes: Mapping[str, Probe]  # what /readyz checks, by name
+    personal: Personal  # how the views keep people's ids and text
     owners: RestaurantOwners = field(init=False)
     documents: OrderDocuments = field(init=False)
 
@@ -96,11 +98,15 @@ Positions = Annotated[EventPositions, _part("positions")]
 Probes = Annotated[Mapping[str, Probe], _part("probes")]
 Owners = Annotated[RestaurantOwners, _part("owners")]
 Documents = Annotated[OrderDocuments, _part("documents")]
+PersonalData = Annotated[Personal, _part("personal")]
 IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
         description="the same key and body again get the first answer (a lost answer's retry)",
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=r"^[!-~]([ -~]*[!-~])?$",  # visible ASCII; a header's ends are trimmed
     ),
 ]
 

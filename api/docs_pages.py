@@ -1,8 +1,9 @@
 """``/docs``: Swagger UI over ``/openapi.json``, its assets served by the platform itself.
 
-The scripts and styles come from the ``swagger-ui-bundle`` package (mounted at
-``/docs/assets``) and ``api/static`` (the page's start-up script), never from a CDN: the docs work
-offline and no third-party script runs on the platform's origin. The page carries a
+The scripts and styles come from the ``fastapi-swagger`` package (its resources: Swagger UI 5,
+which reads OpenAPI 3.1; mounted at ``/docs/assets``) and ``api/static`` (the page's start-up
+script), never from a CDN: the docs work offline and no third-party script runs on the
+platform's origin. The page carries a
 Content-Security-Policy that allows scripts from this origin only (no inline script).
 """
 
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import fastapi_swagger.resources
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 STATIC = Path(__file__).parent / "static"
+SWAGGER_UI = Path(fastapi_swagger.resources.__file__).parent  # swagger-ui-bundle.js and css
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
@@ -40,7 +42,7 @@ PAGE = """<!doctype html>
 
 def add_docs(app: FastAPI) -> None:
     """Serves the interactive docs (the app is built with FastAPI's CDN-backed ones off)."""
-    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    app.mount("/docs/assets", StaticFiles(directory=str(SWAGGER_UI)), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

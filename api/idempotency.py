@@ -20,6 +20,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from api.problems import ApiProblem
+from projections.personal import IN_PLAIN, Personal
 from projections.views import SqlDatabase
 
 TABLE = "tiffin_api_idempotency"
@@ -41,16 +42,6 @@ class Sealer(Protocol):
         ...
 
 
-class Unsealed:
-    """No key (server mode without TIFFIN_EVENT_CIPHER_KEY): answers are stored as they are."""
-
-    def seal(self, text: str) -> str:
-        return text
-
-    def unseal(self, stored: str) -> str:
-        return stored
-
-
 @dataclass(frozen=True)
 class Replay:
     status: int
@@ -69,9 +60,12 @@ def checked_key(key: str | None) -> str | None:
 
 
 class IdempotencyStore:
-    def __init__(self, database: SqlDatabase, sealer: Sealer | None = None) -> None:
+    def __init__(
+        self, database: SqlDatabase, sealer: Sealer | None = None, personal: Personal = IN_PLAIN
+    ) -> None:
         self.database = database
-        self.sealer = sealer or Unsealed()
+        self.sealer = sealer or IN_PLAIN  # no key: answers are stored as they are
+        self.personal = personal  # keys are kept under the caller's pseudonym
 
     def run_once(
         self,
@@ -80,7 +74,8 @@ class IdempotencyStore:
         create: Callable[[], tuple[int, dict[str, Any]]],
     ) -> Replay:
         """Runs ``create`` once per (subject, route, key); a repeat gets the first answer."""
-        subject, route, key = who
+        person, route, key = who
+        subject = self.personal.pseudonym(person)
         mark = fingerprint(request)
         with self.database.transaction() as run:
             claimed = run(

@@ -15,8 +15,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import compile_path
 
 from application.errors import NotFound
 from application.identity import InvalidToken, TokenVerifierUnavailable
@@ -165,12 +165,21 @@ def add_problem_handlers(app: FastAPI, check_caller: CallerCheck) -> None:
 
 
 def methods_of_path(app: FastAPI, scope: Any) -> list[str]:
-    """Every method the API answers at this request's path (from its OpenAPI document, whose
-    paths are the routes' templates)."""
+    """Every method the API answers at this request's path (of every route whose path
+    matches it: Starlette names the first route's only)."""
     methods: set[str] = set()
-    for template, operations in app.openapi()["paths"].items():
-        if compile_path(template)[0].fullmatch(scope["path"]):
-            methods |= {method.upper() for method in operations}
+    for route in api_routes(app):
+        if route.path_regex.fullmatch(scope["path"]):
+            methods |= route.methods or set()
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)
+
+
+def api_routes(app: FastAPI) -> list[RouteContext]:
+    """The app's API routes, those of included routers too, each with its full path."""
+    return [
+        route
+        for route in iter_route_contexts(app.routes)
+        if isinstance(route.original_route, APIRoute)
+    ]

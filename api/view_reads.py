@@ -1,5 +1,6 @@
 """Read-your-writes for queries: ``?min_position=N`` waits until the view has taken in
-position N of its log (up to the configured wait, else 503 with Retry-After).
+position N of its log (up to the configured wait, else 503 with Retry-After); a position the
+log has not written yet is a 409 at once.
 
 Positions are notification ids of one context's log: a restaurant's or menu's position is of
 the Restaurants log, an order's of Ordering, a courier's or delivery's of Deliveries, a
@@ -14,7 +15,7 @@ from typing import Any
 from eventsourcing.application import Application
 from starlette.concurrency import run_in_threadpool
 
-from api.problems import unavailable
+from api.problems import ApiProblem, unavailable
 from projections.projector import Projector
 
 
@@ -36,6 +37,21 @@ class ViewReads:
         if min_position is None or min_position <= 0:
             return
         reader = self.projector(view)
-        reached = await run_in_threadpool(reader.wait_until, log, min_position, self.wait_seconds)
+        reached = await run_in_threadpool(reader.wait_until, log, min_position, 0)
+        if not reached:
+            await run_in_threadpool(_written, log, min_position)
+            reached = await run_in_threadpool(
+                reader.wait_until, log, min_position, self.wait_seconds
+            )
         if not reached:
             raise unavailable(f"the {view} view has not reached position {min_position} yet")
+
+
+def _written(log: Application[Any], position: int) -> None:
+    """A 409 at once for a position beyond the log's head: no write has made it (the client
+    read it elsewhere, or the store was restored to an earlier point), so waiting is futile."""
+    head = log.recorder.max_notification_id() or 0
+    if position > head:
+        raise ApiProblem(
+            409, f"position {position} is beyond the head of the {log.name} log ({head})"
+        )

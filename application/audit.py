@@ -1,4 +1,4 @@
-"""An order as it was, for auditors: at one of its versions, or at a moment in time.
+"""An order as it was, for auditors: at one of its versions, at a moment in time, or both.
 
 The order is rebuilt from its own events up to that version (``Ordering.get_order``), so it is
 exactly what the platform knew then; the payment and the delivery have streams of their own
@@ -17,8 +17,8 @@ from domain.order import Order
 
 
 class InvalidPointInTime(InvalidCommand):
-    """The question names no single point of the order's life: neither or both of a version
-    and a time, a version below 1, or a time without its timezone."""
+    """The question names no point of the order's life: a version below 1, or a time
+    without its timezone."""
 
 
 class NoSuchState(NotFound):
@@ -37,21 +37,20 @@ def order_state_at(
     version: int | None = None,
     at: datetime | None = None,
 ) -> Order:
-    """The order as it was at ``version`` (1 = as placed), or at the moment ``at`` (aware):
-    then at the last version whose event's timestamp is at or before ``at``. Give exactly one.
+    """The order as it was at ``version`` (1 = as placed) and at the moment ``at`` (aware),
+    each a bound: the last version at or before ``version`` whose event's timestamp is at or
+    before ``at``. With neither, the order as it is now.
 
     Raises NotFound for no such order, NoSuchState (a NotFound) for a version beyond the
     order's last or a time before it was placed, and InvalidPointInTime for a malformed
     question."""
-    if (version is None) == (at is None):
-        raise InvalidPointInTime("give exactly one of a version and a time")
-    if at is not None:
-        version = _version_at(ordering, order_id, at)
-    assert version is not None
-    if type(version) is not int or version < 1:
+    if version is not None and (type(version) is not int or version < 1):
         raise InvalidPointInTime(f"versions are whole numbers from 1, got {version!r}")
+    if at is not None:
+        at_version = _version_at(ordering, order_id, at)
+        version = at_version if version is None else min(version, at_version)
     order = ordering.get_order(order_id, version)
-    if order.version < version:
+    if version is not None and order.version < version:
         raise NoSuchState(order_id, f"has no version {version}; its last is {order.version}")
     return order
 

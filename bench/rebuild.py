@@ -41,7 +41,8 @@ def rebuilt(tiffin: Tiffin, views: SqlDatabase, name: str) -> int:
     """What ``tiffin projections rebuild`` does: every event from position 0 into a shadow of
     the view, then the switch to it; the events applied before the switch."""
     live = projector(tiffin, views, name)
-    return rebuild_view(live.projection, live.leaders, live_view(tiffin, views, name)).events
+    view = live_view(tiffin, views, name)
+    return rebuild_view(live.projection, live.leaders, view, personal=live.personal).events
 
 
 @contextmanager

@@ -68,7 +68,7 @@ def rebuild_view(arguments: argparse.Namespace) -> int:
         live = projector(tiffin, tiffin.views(), name)
         with progress_bar(f"rebuilding {name}", "positions") as advance:
             shadow = live_view(tiffin, tiffin.views(), name)
-            rebuilt = rebuild(live.projection, live.leaders, shadow, advance)
+            rebuilt = rebuild(live.projection, live.leaders, shadow, advance, live.personal)
             reached = sum(live.position(leader.name) for leader in live.leaders)
             advance(reached, reached)
     rate = rebuilt.events / max(rebuilt.seconds, 1e-9)

@@ -24,6 +24,7 @@ from uuid import UUID
 
 from domain.order import OrderStatus
 from domain.values import Money
+from projections.personal import IN_PLAIN, Personal
 from projections.sql_helpers import as_datetime, minutes_between
 from projections.views import SqlDatabase
 
@@ -103,8 +104,9 @@ class CourierStats:
 class Analytics:
     """Reads the analytics views, each answer in one short transaction."""
 
-    def __init__(self, database: SqlDatabase) -> None:
+    def __init__(self, database: SqlDatabase, personal: Personal = IN_PLAIN) -> None:
         self.database = database
+        self.personal = personal  # opens the closing reasons the view keeps sealed
 
     def orders_summary(
         self, start: Bound = None, end: Bound = None, restaurant_id: UUID | None = None
@@ -180,7 +182,7 @@ class Analytics:
             where = f"{placed} AND (placed_at, order_id) > (?, ?)" if after else placed
             with self.database.transaction() as run:
                 rows = run(_ROWS.format(where), [*params, *after, batch]).fetchall()
-            yield from map(_exported, rows)
+            yield from (_exported(row, self.personal) for row in rows)
             if len(rows) < batch:
                 return
             after = [rows[-1][_PLACED_AT], rows[-1][0]]  # as stored, so it compares exactly
@@ -226,8 +228,10 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _exported(row: Sequence[Any]) -> tuple[Any, ...]:
+def _exported(row: Sequence[Any], personal: Personal) -> tuple[Any, ...]:
     def value(name: str, stored: Any) -> Any:
+        if stored is not None and name == "closing_reason":
+            return personal.unseal(stored)
         if stored is None or not name.endswith(("_minor", "_at")):
             return stored
         if name.endswith("_minor"):

@@ -4,6 +4,7 @@ same as the first)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,24 +36,27 @@ class OrderRow:
 @dataclass(frozen=True)
 class OrderPage:
     rows: list[OrderRow]
-    next_after: tuple[str, str] | None  # (placed_at as stored, order_id) of the last row
+    next_after: tuple[datetime, str] | None  # (placed_at, order_id) of the last row
 
 
 def orders_page(
     database: SqlDatabase,
     *,
     limit: int,
-    after: tuple[str, str] | None = None,
-    customer_id: str | None = None,
+    after: tuple[datetime, str] | None = None,
+    customer_ids: Sequence[str] | None = None,
     courier_id: str | None = None,
     status: str | None = None,
 ) -> OrderPage:
-    """Orders placed (newest first) matching the filters, after the ``after`` row if given."""
+    """Orders placed (newest first) matching the filters, after the ``after`` row if given;
+    ``customer_ids`` are what the view may hold for one customer (``personal.lookups``)."""
     where, params = ["placed_at IS NOT NULL"], list[Any]()
-    for column, value in (("customer_id", customer_id), ("courier_id", courier_id)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
+    if customer_ids is not None:
+        where.append(f"customer_id IN ({', '.join('?' for _ in customer_ids)})")
+        params += customer_ids
+    if courier_id is not None:
+        where.append("courier_id = ?")
+        params.append(courier_id)
     if status is not None:
         where.append("status = ?")
         params.append(status)
@@ -69,11 +73,12 @@ def orders_page(
     rows = rows[:limit]
     page = [_row(row) for row in rows]
     last = rows[-1] if more else None
-    return OrderPage(page, (_stored(last[10]), last[0]) if last else None)
+    return OrderPage(page, (_moment(last[10]), last[0]) if last else None)
 
 
-def _stored(value: Any) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
+def _moment(value: Any) -> datetime:
+    """A stored time as the database driver passes it back in (SQLite's text is its own)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def _rfc3339(value: Any) -> str:

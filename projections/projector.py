@@ -25,6 +25,7 @@ from eventsourcing.persistence import Notification
 
 from domain.topics import event_topic
 from projections.metrics import EVENTS_APPLIED, EVENTS_PARKED
+from projections.personal import IN_PLAIN, Personal, viewed
 
 log = logging.getLogger(__name__)
 READ_LIMIT = 500  # events per batch: one transaction (one Lua script) each
@@ -101,8 +102,10 @@ class Projector:
         writer: ViewWriter,
         max_attempts: int = 3,
         read_limit: int = READ_LIMIT,
+        personal: Personal = IN_PLAIN,
     ) -> None:
         self.projection = projection
+        self.personal = personal  # how people's ids and text reach the view
         self.leaders = list(leaders)
         self.writer = writer
         self.max_attempts = max_attempts
@@ -170,7 +173,8 @@ class Projector:
         def changes(target: Any) -> None:
             for notification in notifications:
                 event = leader.mapper.to_domain_event(notification)
-                self.projection.appliers[type(event).__qualname__](target, event)
+                apply = self.projection.appliers[type(event).__qualname__]
+                apply(target, viewed(event, self.personal))
 
         self.writer.write(leader.name, after, notifications[-1].id, changes)
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from eventsourcing.application import Application
 
+from projections.personal import IN_PLAIN, Personal
 from projections.projector import Projection, Projector, ViewWriter
 
 
@@ -49,10 +50,13 @@ def rebuild(
     leaders: Sequence[Application[Any]],
     live: Rebuildable,
     progress: Progress | None = None,
+    personal: Personal = IN_PLAIN,
 ) -> Rebuilt:
     started = time.perf_counter()
     shadow = live.shadow()
-    builder = Projector(projection, leaders, shadow, read_limit=live.rebuild_batch)
+    builder = Projector(
+        projection, leaders, shadow, read_limit=live.rebuild_batch, personal=personal
+    )
     heads = builder.heads()
     reached = dict.fromkeys(heads, 0)
 
@@ -67,6 +71,6 @@ def rebuild(
     parked = len(builder.parked())
     live.switch(shadow)
     seconds = time.perf_counter() - started
-    current = Projector(projection, leaders, live)
+    current = Projector(projection, leaders, live, personal=personal)
     current.run_once(up_to=current.heads())  # what arrived since (a worker may do it too)
     return Rebuilt(events, seconds, parked)

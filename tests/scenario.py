@@ -94,7 +94,13 @@ def open_kitchen(tiffin: Tiffin) -> Kitchen:
     return Kitchen(restaurants.get_restaurant(restaurant.id), owner, dosa, coffee)
 
 
-def place(tiffin: Tiffin, kitchen: Kitchen, customer: Cause, key: str | None = None) -> Order:
+def place(
+    tiffin: Tiffin,
+    kitchen: Kitchen,
+    customer: Cause,
+    key: str | None = None,
+    address: DeliveryAddress = HOME,
+) -> Order:
     return tiffin.ordering.place_order(
         customer_id=customer.actor_id,
         restaurant_id=kitchen.restaurant.id,
@@ -102,7 +108,7 @@ def place(tiffin: Tiffin, kitchen: Kitchen, customer: Cause, key: str | None = N
             LineRequest(kitchen.dosa.id, 2, "extra chutney"),
             LineRequest(kitchen.coffee.id, 1),
         ],
-        delivery_address=HOME,
+        delivery_address=address,
         payment_vpa="asha@okbank",
         cause=customer,
         idempotency_key=key,

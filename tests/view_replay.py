@@ -53,5 +53,5 @@ def replayed_hot_views(tiffin: Tiffin, prefix: str) -> dict[str, dict[str, Any]]
     for name, projection in HOT_VIEWS.items():
         live = projector(tiffin, tiffin.views(), name)
         replay = KeyViews(tiffin.hot_views, projection, prefix)
-        Projector(projection, live.leaders, replay).run_once()
+        Projector(projection, live.leaders, replay, personal=live.personal).run_once()
     return hot_views(tiffin, prefix)

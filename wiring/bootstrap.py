@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import TracebackType
 from typing import Any
 
@@ -16,6 +17,7 @@ from redis import Redis
 from adapters.event_keys import event_keys
 from adapters.event_store import event_store_env
 from adapters.http_gateway import HttpUpiGateway
+from adapters.keyring_cipher import KeyringPersonal
 from adapters.memory_locations import InProcessLocationStore
 from adapters.memory_views import MemoryViews
 from adapters.redis_locations import RedisLocationStore
@@ -38,6 +40,7 @@ from application.webhooks import PaymentWebhooks, WebhookSignatures
 from application.work import Schedule
 from domain.values import Money
 from projections.key_views import KeyStore
+from projections.personal import IN_PLAIN, Personal
 from projections.views import SqlDatabase
 from wiring.workers import (
     COMPONENTS,
@@ -74,6 +77,12 @@ class Tiffin:
     _inbox: WebhookInbox | None = None
     _health_board: SqlHealthBoard | None = None
     _gateway: GuardedGateway | None = None
+
+    @cached_property
+    def personal(self) -> Personal:
+        """How the views keep people's ids and text (``projections.personal``): keyed by the
+        events' keyring, or as they are when there is none."""
+        return KeyringPersonal(self.event_keys) if self.event_keys else IN_PLAIN
 
     def close(self) -> None:
         for close in reversed(self._closers):

@@ -23,7 +23,7 @@ from adapters.worker_health import register_health
 from api.app import create_app as create_api
 from api.dependencies import ApiParts, Probe
 from api.idempotency import DDL as IDEMPOTENCY_DDL
-from api.idempotency import IdempotencyStore, Sealer, Unsealed
+from api.idempotency import IdempotencyStore, Sealer
 from api.live_updates import InProcessChannels, OrderChannels, RedisChannels
 from api.rate_limiting import RouteLimits
 from api.view_reads import ViewReads
@@ -32,6 +32,7 @@ from application.reconciliation import stranded
 from application.settings import Settings
 from projections.catalogue import Catalogue
 from projections.metrics import register_lag
+from projections.personal import IN_PLAIN
 from projections.registry import EVERY_VIEW
 from projections.views import SqlDatabase
 from wiring.bootstrap import UPI_GATEWAY, Tiffin, bootstrap
@@ -104,17 +105,18 @@ def _parts(
         reads=reads,
         catalogue=Catalogue(reads),
         views=views,
-        idempotency=IdempotencyStore(reads, _sealer(tiffin.event_keys)),
+        idempotency=IdempotencyStore(reads, _sealer(tiffin.event_keys), tiffin.personal),
         registry=registry,
         channels=channels,
         positions=StoredEventPositions(),
         probes=_probes(settings, tiffin, reads),
+        personal=tiffin.personal,
     )
 
 
 def _sealer(keys: list[str]) -> Sealer:
     """Stored answers are sealed with the events' keyring (as they are, with no key)."""
-    return KeyringSealer(keys) if keys else Unsealed()
+    return KeyringSealer(keys) if keys else IN_PLAIN
 
 
 def _tokens(settings: Settings, clock: Clock) -> BearerTokens:

@@ -53,7 +53,8 @@ def open_views(settings: Settings) -> SqlDatabase:
 def projector(tiffin: Tiffin, views: SqlDatabase, name: str) -> Projector:
     """The named projection's projector, following the logs its events are recorded in."""
     projection = EVERY_VIEW[name]
-    return Projector(projection, leaders_of(tiffin, projection), live_view(tiffin, views, name))
+    leaders, view = leaders_of(tiffin, projection), live_view(tiffin, views, name)
+    return Projector(projection, leaders, view, personal=tiffin.personal)
 
 
 def live_view(tiffin: Tiffin, views: SqlDatabase, name: str) -> Rebuildable:

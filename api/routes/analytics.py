@@ -13,9 +13,10 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import allow
-from api.dependencies import DeliveriesApp, OrderingApp, Reads, Views
+from api.dependencies import DeliveriesApp, OrderingApp, PersonalData, Reads, Views
 from api.problems import ApiProblem
 from api.schemas.common import DeliveriesPosition, MoneyOut, OrderingPosition, money_out
+from api.times import DATE_OR_TIME, day_of, instant_of
 from application.identity import Identity
 from domain.values import Money, Role
 from projections.analytics import Analytics, csv_lines
@@ -55,29 +56,28 @@ class CourierOut(BaseModel):
     rating: float | None
 
 
-EARLIEST, LATEST = date(1970, 1, 1), date(9000, 1, 1)  # bounds outside are mistakes
+EARLIEST, LATEST = date(1970, 1, 1), date(9000, 1, 1)  # no order is placed outside
+PeriodStart = Annotated[
+    str | None, Query(alias="from", max_length=40, description=FROM, json_schema_extra=DATE_OR_TIME)
+]
+PeriodEnd = Annotated[
+    str | None, Query(alias="to", max_length=40, description=TO, json_schema_extra=DATE_OR_TIME)
+]
 
 
 def _moment(value: str | None, name: str) -> date | datetime | None:
-    """A period bound: a date (a UTC day) or an RFC 3339 time (UTC if it has no offset)."""
+    """A period bound: a date (a UTC day) or an RFC 3339 time; one before 1970 or after 8999
+    counts as that bound (no order was placed outside it)."""
     if value is None:
         return None
-    problem = ApiProblem(
-        422, f"{name} must be a date (YYYY-MM-DD) or an RFC 3339 time, from 1970 to 8999"
-    )
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            if not EARLIEST <= day < LATEST:
-                raise problem
-            return day
-        moment = datetime.fromisoformat(value)
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        if not EARLIEST <= moment.astimezone(UTC).date() < LATEST:
-            raise problem
-    except (ValueError, OverflowError):
-        raise problem from None
-    return moment
+    day = day_of(value)
+    if day is not None:
+        return min(max(day, EARLIEST), LATEST)
+    moment = instant_of(value)
+    if moment is None:
+        raise ApiProblem(422, f"{name} must be a date (YYYY-MM-DD) or an RFC 3339 time")
+    first, last = (datetime.combine(bound, time(), UTC) for bound in (EARLIEST, LATEST))
+    return min(max(moment, first), last)
 
 
 def _day(value: str | None, name: str, *, end: bool = False) -> date | None:
@@ -92,8 +92,8 @@ def _day(value: str | None, name: str, *, end: bool = False) -> date | None:
     return day
 
 
-async def analytics_of(reads: Reads) -> Analytics:
-    return Analytics(reads)
+async def analytics_of(reads: Reads, personal: PersonalData) -> Analytics:
+    return Analytics(reads, personal)
 
 
 AnalystViews = Annotated[Analytics, Depends(analytics_of)]
@@ -105,8 +105,8 @@ async def orders_summary(
     analytics: AnalystViews,
     views: Views,
     ordering: OrderingApp,
-    start: Annotated[str | None, Query(alias="from", max_length=40, description=FROM)] = None,
-    end: Annotated[str | None, Query(alias="to", max_length=40, description=TO)] = None,
+    start: PeriodStart = None,
+    end: PeriodEnd = None,
     restaurant_id: UUID | None = None,
     min_position: OrderingPosition = None,
 ) -> Any:
@@ -136,8 +136,8 @@ async def restaurant_daily(
     analytics: AnalystViews,
     views: Views,
     ordering: OrderingApp,
-    start: Annotated[str | None, Query(alias="from", max_length=40, description=FROM)] = None,
-    end: Annotated[str | None, Query(alias="to", max_length=40, description=TO)] = None,
+    start: PeriodStart = None,
+    end: PeriodEnd = None,
     min_position: OrderingPosition = None,
 ) -> Any:
     """Per UTC day of placement: orders, what became of them, revenue, prep minutes, rating."""
@@ -165,8 +165,8 @@ async def couriers(
     analytics: AnalystViews,
     views: Views,
     deliveries: DeliveriesApp,
-    start: Annotated[str | None, Query(alias="from", max_length=40, description=FROM)] = None,
-    end: Annotated[str | None, Query(alias="to", max_length=40, description=TO)] = None,
+    start: PeriodStart = None,
+    end: PeriodEnd = None,
     min_position: DeliveriesPosition = None,
 ) -> Any:
     """Per courier: deliveries handed over, median minutes from pickup, mean stars."""
@@ -194,8 +194,8 @@ async def orders_csv(
     analytics: AnalystViews,
     views: Views,
     ordering: OrderingApp,
-    start: Annotated[str | None, Query(alias="from", max_length=40, description=FROM)] = None,
-    end: Annotated[str | None, Query(alias="to", max_length=40, description=TO)] = None,
+    start: PeriodStart = None,
+    end: PeriodEnd = None,
     min_position: OrderingPosition = None,
 ) -> StreamingResponse:
     """The order summary view of the orders placed in the period, as CSV (streamed)."""

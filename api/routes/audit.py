@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -14,6 +14,7 @@ from api.dependencies import DeliveriesApp, OrderingApp, PaymentsApp, Positions
 from api.order_documents import order_document
 from api.plain import plain
 from api.problems import ApiProblem
+from api.times import TIME, instant_of
 from application.audit import order_state_at
 from application.history import order_history
 from application.identity import Identity
@@ -85,15 +86,16 @@ def state(
     caller: Auditor,
     ordering: OrderingApp,
     version: Annotated[int | None, Query(ge=1, le=2**31, description="1 = as placed")] = None,
-    at: Annotated[datetime | None, Query(description="RFC 3339; UTC if no offset")] = None,
+    at: Annotated[
+        str | None, Query(max_length=40, description="an RFC 3339 time", json_schema_extra=TIME)
+    ] = None,
 ) -> Any:
-    """The order as it was at a version, or at a moment (give exactly one)."""
-    if at is not None:
-        try:
-            at = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
-        except OverflowError:
-            raise ApiProblem(422, "at is out of range") from None
-    order = order_state_at(ordering, order_id, version=version, at=at)
+    """The order as it was at a version, at a moment, or both (the earlier of the two); with
+    neither, as it is now."""
+    moment = None if at is None else instant_of(at)
+    if at is not None and moment is None:
+        raise ApiProblem(422, "at must be an RFC 3339 time (e.g. 2025-01-31T18:04:05Z)")
+    order = order_state_at(ordering, order_id, version=version, at=moment)
     events = ordering.history(order_id)[: order.version]
     milestones = ordering.milestones_of(events)
     payment = (payment_id_for(order_id), "", "")

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.access import courier_of
 from api.auth import allow
 from api.causation import cause_of, retrying_conflicts
-from api.cursors import decode_cursor, encode_cursor
+from api.cursors import Cursor, decode_cursor, encode_cursor
 from api.dependencies import (
     DeliveriesApp,
     Locations,
@@ -49,9 +49,9 @@ class ShiftIn(Strict):
 class LocationPing(Strict):
     lat: Coordinate = Field(ge=-90, le=90, allow_inf_nan=False)
     lng: Coordinate = Field(ge=-180, le=180, allow_inf_nan=False)
-    heading: float | None = Field(default=None, ge=0, le=360, allow_inf_nan=False)
-    speed_kmh: float | None = Field(default=None, ge=0, le=300, allow_inf_nan=False)
-    accuracy_m: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False)
+    heading: Coordinate | None = Field(default=None, ge=0, le=360, allow_inf_nan=False)
+    speed_kmh: Coordinate | None = Field(default=None, ge=0, le=300, allow_inf_nan=False)
+    accuracy_m: Coordinate | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False)
 
 
 class CourierPublic(BaseModel):
@@ -141,7 +141,7 @@ async def my_deliveries(
     reads: Reads,
     status: Annotated[str | None, Query(max_length=40, description="the order's status")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Cursor = None,
     min_position: DeliveriesPosition = None,
 ) -> Any:
     """The orders this courier is or was assigned, newest first (from the order summary)."""

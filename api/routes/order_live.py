@@ -14,7 +14,16 @@ from starlette.concurrency import run_in_threadpool
 
 from api.access import RestaurantOwners, courier_of
 from api.auth import allow
-from api.dependencies import Channels, Config, HotViews, Locations, OrderingApp, Owners, Views
+from api.dependencies import (
+    Channels,
+    Config,
+    HotViews,
+    Locations,
+    OrderingApp,
+    Owners,
+    PersonalData,
+    Views,
+)
 from api.live_updates import OrderChannels
 from api.problems import ApiProblem
 from api.schemas.common import OrderingPosition
@@ -25,6 +34,7 @@ from application.ordering import Ordering
 from domain.values import Role
 from projections.key_views import KeyStore
 from projections.order_tracking import channel, tracked_order
+from projections.personal import Personal, lookups
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 Reader = Annotated[Identity, allow(Role.CUSTOMER, Role.RESTAURANT, Role.COURIER, Role.ANALYST)]
@@ -38,12 +48,18 @@ class OrderTracking:
     """Orders as the order tracking hot view has them, for the callers who may see them."""
 
     def __init__(
-        self, hot_views: KeyStore, prefix: str, ordering: Ordering, owners: RestaurantOwners
+        self,
+        hot_views: KeyStore,
+        prefix: str,
+        ordering: Ordering,
+        owners: RestaurantOwners,
+        personal: Personal,
     ) -> None:
         self.hot_views = hot_views
         self.prefix = prefix
         self.ordering = ordering
         self.owners = owners
+        self.personal = personal  # the view keeps the customer's pseudonym
 
     def visible(self, caller: Identity, order_id: UUID) -> dict[str, str]:
         """The order's hot view entry, if the caller may see the order; else 404. An order
@@ -72,7 +88,7 @@ class OrderTracking:
         if caller.role in (Role.ADMIN, Role.ANALYST):
             return True
         if caller.role is Role.CUSTOMER:
-            return tracked.get("customer_id") == caller.subject
+            return tracked.get("customer_id") in lookups(self.personal, caller.subject)
         if caller.role is Role.COURIER:
             return tracked.get("courier_id") == courier_of(caller)
         owner = self.owners(UUID(tracked["restaurant_id"]))
@@ -80,9 +96,13 @@ class OrderTracking:
 
 
 async def order_tracking(
-    settings: Config, hot_views: HotViews, ordering: OrderingApp, owners: Owners
+    settings: Config,
+    hot_views: HotViews,
+    ordering: OrderingApp,
+    owners: Owners,
+    personal: PersonalData,
 ) -> OrderTracking:
-    return OrderTracking(hot_views, settings.redis_prefix, ordering, owners)
+    return OrderTracking(hot_views, settings.redis_prefix, ordering, owners, personal)
 
 
 Tracking = Annotated[OrderTracking, Depends(order_tracking)]

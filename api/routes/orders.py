@@ -6,20 +6,22 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.access import RestaurantOwners, require_role_of, require_visible
 from api.auth import allow
 from api.causation import cause_of, retrying_conflicts
-from api.cursors import decode_cursor, encode_cursor
+from api.cursors import Cursor, decode_cursor, encode_cursor
 from api.dependencies import (
     CatalogueView,
     Documents,
+    IdempotencyKey,
     Once,
     OrderingApp,
     Owners,
     PaymentsApp,
+    PersonalData,
     Reads,
     Views,
 )
@@ -46,6 +48,7 @@ from domain.restaurant import LineRequest
 from domain.values import Cause, Money, Role
 from projections.catalogue import Catalogue
 from projections.order_lists import orders_page
+from projections.personal import lookups
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 Customer = Annotated[Identity, allow(Role.CUSTOMER)]
@@ -64,7 +67,7 @@ def place_order(
     payments: PaymentsApp,
     catalogue: CatalogueView,
     documents: Documents,
-    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    key: IdempotencyKey = None,
 ) -> Any:
     """Places an order priced from the live menu; it awaits its UPI payment."""
     address = body.delivery_address
@@ -118,29 +121,34 @@ async def list_orders(
     ordering: OrderingApp,
     views: Views,
     reads: Reads,
+    personal: PersonalData,
     status: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Cursor = None,
     min_position: OrderingPosition = None,
 ) -> Any:
     """A customer's own orders (an admin's: everyone's), newest first."""
     after = decode_cursor(cursor)
     await views.wait("order_summary", ordering, min_position)
-    customer = None if caller.role is Role.ADMIN else caller.subject
+    own = caller.role is Role.CUSTOMER
+    customer = lookups(personal, caller.subject) if own else None
     page = await run_in_threadpool(
-        lambda: orders_page(reads, limit=limit, after=after, customer_id=customer, status=status)
+        lambda: orders_page(reads, limit=limit, after=after, customer_ids=customer, status=status)
     )
+    shown = caller.subject if own else None
     return {
-        "items": [summary_out(row) for row in page.rows],
+        "items": [summary_out(row, shown) for row in page.rows],
         "next_cursor": encode_cursor(page.next_after),
     }
 
 
-def summary_out(row: Any) -> dict[str, Any]:
+def summary_out(row: Any, customer_id: str | None = None) -> dict[str, Any]:
+    """A row of the order summary view; ``customer_id`` is shown to that customer, anyone
+    else sees the pseudonym the view keeps."""
     return {
         "id": row.order_id,
         "status": row.status,
-        "customer_id": row.customer_id,
+        "customer_id": customer_id or row.customer_id,
         "restaurant_id": row.restaurant_id,
         "courier_id": row.courier_id,
         "item_count": row.item_count,

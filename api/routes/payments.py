@@ -46,7 +46,7 @@ class WebhookAnswer(BaseModel):
     outcome: str  # applied, duplicate (no second effect), ignored (too late) or queued
 
 
-@router.get("/{payment_id}", response_model=PaymentPublic)
+@router.get("/{payment_id:uuid}", response_model=PaymentPublic)  # not /webhook
 def get_payment(
     payment_id: UUID,
     caller: Reader,

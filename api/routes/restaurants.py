@@ -20,6 +20,7 @@ from api.dependencies import (
     Once,
     OrderingApp,
     Owners,
+    PersonalData,
     RestaurantsApp,
     Views,
 )
@@ -38,9 +39,14 @@ from api.schemas.restaurants import (
 from application.identity import Identity
 from domain.errors import UnknownMenuItem
 from domain.values import Location, Role
+from projections.catalogue import CatalogueRestaurant
+from projections.personal import Personal, lookups
 from projections.restaurant_queue import open_orders
 
 router = APIRouter(prefix="/v1/restaurants", tags=["restaurants"])
+LATITUDE = r"-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?)"
+LONGITUDE = r"-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)"
+NEAR_PATTERN = f"^{LATITUDE},{LONGITUDE}$"  # lat,lng in degrees
 Owner = Annotated[Identity, allow(Role.RESTAURANT)]
 
 
@@ -84,11 +90,10 @@ async def list_restaurants(
     restaurants: RestaurantsApp,
     catalogue: CatalogueView,
     views: Views,
+    personal: PersonalData,
     cuisine: Annotated[str | None, Query(max_length=80)] = None,
     online: bool | None = None,
-    near: Annotated[
-        str | None, Query(pattern=r"^-?\d+(\.\d+)?,-?\d+(\.\d+)?$", examples=["12.97,77.59"])
-    ] = None,
+    near: Annotated[str | None, Query(pattern=NEAR_PATTERN, examples=["12.97,77.59"])] = None,
     radius_km: Annotated[float | None, Query(gt=0, le=20_000)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,9}$")] = None,
@@ -101,9 +106,18 @@ async def list_restaurants(
     page = found[start : start + limit]
     more = start + limit < len(found)
     return {
-        "items": [restaurant_out(r, r.menu) for r in page],
+        "items": [_listed(r, caller, personal) for r in page],
         "next_cursor": str(start + limit) if more else None,
     }
+
+
+def _listed(restaurant: CatalogueRestaurant, caller: Identity, personal: Personal) -> Any:
+    """A catalogue row as a caller sees it: the catalogue keeps its owner's pseudonym, and
+    the owner sees their own id."""
+    listed = restaurant_out(restaurant, restaurant.menu)
+    if restaurant.owner_id in lookups(personal, caller.subject):
+        listed["owner_id"] = caller.subject
+    return listed
 
 
 def _point(near: str | None) -> Location | None:
@@ -122,13 +136,14 @@ async def get_restaurant(
     restaurants: RestaurantsApp,
     catalogue: CatalogueView,
     views: Views,
+    personal: PersonalData,
     min_position: RestaurantsPosition = None,
 ) -> Any:
     await views.wait("catalogue", restaurants, min_position)
     found = await run_in_threadpool(catalogue.restaurant, restaurant_id)
     if found is None:
         raise ApiProblem(404, f"no restaurant with id {restaurant_id}")
-    return restaurant_out(found, found.menu)
+    return _listed(found, caller, personal)
 
 
 @router.put("/{restaurant_id}/status", response_model=RestaurantPublic)

@@ -14,12 +14,13 @@ from pydantic import (
     StrictStr,
     model_validator,
 )
+from pydantic import Strict as PydanticStrict
 
+from api.schemas.amounts import AMOUNT_PATTERN
 from domain.values import Location, Money
 
 T = TypeVar("T")
 MAX_POSITION = 2**63 - 1  # notification ids are BIGINTs
-AMOUNT_PATTERN = r"^[0-9]{1,9}(\.[0-9]{1,2})?$"  # ASCII digits ("\d" takes any script's)
 PLATFORM_CURRENCY: Literal["INR"] = (
     "INR"  # the one currency prices are in (one platform, one country)
 )
@@ -49,7 +50,34 @@ def _holds_nul(data: Any) -> bool:
     return False
 
 
+def omittable_not_null(schema: dict[str, Any]) -> None:
+    """A change's JSON schema: each field may be left out but is never null, and at least one
+    is given (pydantic writes ``X | None = None`` as nullable)."""
+    for field in schema.get("properties", {}).values():
+        options = [option for option in field.get("anyOf", ()) if option != {"type": "null"}]
+        if "anyOf" in field and len(options) == 1:
+            del field["anyOf"]
+            field.update(options[0])
+        elif "anyOf" in field:
+            field["anyOf"] = options
+    schema["minProperties"] = 1
+
+
 Coordinate = StrictFloat  # a JSON number (an integer too); never a string or a boolean
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON's integers, as JSON Schema counts them: 214 and 214.0, never 214.5, "214" or true."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number (a JSON number, not text or true/false)")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_json_integer), PydanticStrict()]
 
 
 class LocationIn(Strict):
@@ -75,7 +103,10 @@ def _money_from_string(value: Any) -> Any:
     return value
 
 
-PriceIn = Annotated[MoneyIn, BeforeValidator(_money_from_string)]
+AmountText = Annotated[StrictStr, Field(pattern=AMOUNT_PATTERN)]
+PriceIn = Annotated[
+    MoneyIn, BeforeValidator(_money_from_string, json_schema_input_type=MoneyIn | AmountText)
+]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 

@@ -6,16 +6,16 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field
 
-from api.schemas.common import LocationIn, LocationOut, MoneyOut, Strict
+from api.schemas.common import LocationIn, LocationOut, MoneyOut, Strict, WholeNumber
 
 VPA_PATTERN = r"^[A-Za-z0-9._\-]{2,256}@[A-Za-z]{2,64}$"
 
 
 class OrderLineIn(Strict):
     menu_item_id: UUID
-    quantity: StrictInt = Field(ge=1, le=50)
+    quantity: WholeNumber = Field(ge=1, le=50)
     notes: str = Field(default="", max_length=500)
 
 
@@ -40,7 +40,7 @@ class OrderCreate(Strict):
 
 
 class AcceptIn(Strict):
-    prep_minutes: StrictInt = Field(ge=1, le=240)
+    prep_minutes: WholeNumber = Field(ge=1, le=240)
 
 
 class ReasonIn(Strict):
@@ -48,8 +48,8 @@ class ReasonIn(Strict):
 
 
 class RatingIn(Strict):
-    restaurant_stars: StrictInt = Field(ge=1, le=5)
-    courier_stars: StrictInt = Field(ge=1, le=5)
+    restaurant_stars: WholeNumber = Field(ge=1, le=5)
+    courier_stars: WholeNumber = Field(ge=1, le=5)
     comment: str = Field(default="", max_length=1000)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from api.schemas.common import (
     LocationIn,
@@ -16,6 +16,7 @@ from api.schemas.common import (
     Text,
     location_out,
     money_out,
+    omittable_not_null,
 )
 
 
@@ -40,6 +41,8 @@ class MenuItemCreate(Strict):
 
 
 class MenuItemChange(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=omittable_not_null)
+
     name: Text | None = None
     description: str | None = Field(default=None, max_length=1000)
     price: PriceIn | None = None

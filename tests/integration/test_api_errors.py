@@ -14,10 +14,16 @@ from uuid import uuid4
 import httpx
 import pytest
 
+from api.problems import ApiProblem
+from api.view_reads import ViewReads
 from domain.values import Role
 from tests.api_builders import Api, courier_at, item_body, open_kitchen, order_body, paid_order
 from tests.api_server import ApiServer, api_server, api_settings
 from tests.raw_http import closed_within, read_response_head
+from tests.scenario import cause, place
+from tests.scenario import open_kitchen as scenario_kitchen
+from wiring.bootstrap import bootstrap
+from wiring.workers import projector
 
 READ_WAIT_SECONDS = 0.2
 LIMIT = 65_536  # TIFFIN_MAX_BODY_BYTES's default
@@ -232,15 +238,31 @@ def test_of_two_concurrent_accepts_one_wins_and_one_is_a_409(api: Api) -> None:
     assert answers[0].json()["prep_minutes"] in (10, 20)
 
 
-def test_a_position_the_view_does_not_reach_is_a_503_after_the_wait(api: Api) -> None:
+def test_a_position_beyond_the_head_of_its_log_is_a_409_at_once(api: Api) -> None:
     customer = api.user(Role.CUSTOMER)
     started = time.monotonic()
 
     response = api.call(customer, "GET", "/v1/orders", params={"min_position": 10**9})
 
+    assert time.monotonic() - started < READ_WAIT_SECONDS, "no wait for what no write made"
+    detail = assert_problem(response, 409)["detail"]
+    assert f"position {10**9} is beyond the head of the Ordering log" in detail
+
+
+def test_a_written_position_the_view_does_not_reach_is_a_503_after_the_wait(
+    tmp_path: Path,
+) -> None:
+    with bootstrap(api_settings(tmp_path)) as tiffin:  # no workers run: the views stay behind
+        place(tiffin, scenario_kitchen(tiffin), cause(Role.CUSTOMER))
+        head = tiffin.ordering.recorder.max_notification_id() or 0
+        reads = ViewReads(lambda name: projector(tiffin, tiffin.views(), name), READ_WAIT_SECONDS)
+        started = time.monotonic()
+        with pytest.raises(ApiProblem) as refused:
+            asyncio.run(reads.wait("order_summary", tiffin.ordering, head))
+
     assert time.monotonic() - started >= READ_WAIT_SECONDS
-    assert_problem(response, 503)
-    assert int(response.headers["retry-after"]) >= 1
+    assert refused.value.status == 503
+    assert f"has not reached position {head}" in refused.value.detail
 
 
 def closed_port() -> int:

@@ -31,7 +31,7 @@ from tests.api_builders import (
     with_courier,
 )
 from tests.api_server import ROLES, serving
-from tests.openapi_fuzz import JUNK, Spec, deref, describe, judge, send, values
+from tests.openapi_fuzz import SMALL_JUNK, Spec, deref, describe, judge, send, values
 
 EXAMPLES = 30  # per operation
 # Admins may call every route, so they reach the handlers most often; parties too.
@@ -171,12 +171,12 @@ def draw_request(
 
 def query_values(spec: Spec, name: str, schema: dict[str, Any]) -> st.SearchStrategy[str]:
     """A query value from the schema (null left out: a query cannot say it) or junk text;
-    ``min_position`` only within the logs' heads (beyond them is a 503 by design)."""
+    ``min_position`` only within the logs' heads (beyond them is a 409 by design)."""
     if name == "min_position":
         return st.integers(0, 3).map(str) | st.text(max_size=10)
     options = [o for o in deref(spec, schema).get("anyOf", [schema]) if o.get("type") != "null"]
     typed = st.one_of(*(values(spec, option) for option in options))
-    return typed.map(as_query) | JUNK.map(as_query)
+    return typed.map(as_query) | SMALL_JUNK.map(as_query)
 
 
 def as_query(value: Any) -> str:

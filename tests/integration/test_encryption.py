@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import subprocess
 import sys
 import zlib
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.keyring_cipher import KeyringPersonal
 from application.settings import ConfigurationError, load_settings
 from cli.main import main
 from domain.values import Role
@@ -138,3 +140,22 @@ def test_tiffin_commands_started_with_the_wrong_key_say_so_in_one_line(tmp_path:
         assert result.stderr.splitlines()[-1].startswith(
             "tiffin: configuration error: TIFFIN_EVENT_CIPHER_KEY: "
         ), result.stderr
+
+
+def test_views_keep_a_person_under_one_pseudonym_and_their_text_sealed_across_rotations() -> None:
+    older, newer = (base64.b64encode(os.urandom(32)).decode() for _ in "ab")
+    before, after = KeyringPersonal([older]), KeyringPersonal([newer, older])
+    text = "left at the gate, nobody answered"
+
+    assert before.pseudonym("alice") == after.pseudonym("alice"), "stable across a rotation"
+    assert before.pseudonym("alice") != before.pseudonym("bob")
+    assert before.pseudonym("alice") != KeyringPersonal([newer]).pseudonym("alice"), "keyed"
+    assert re.fullmatch(r"p_[0-9a-f]{32}", before.pseudonym("alice"))
+    sealed = before.seal(text)
+    assert sealed == before.seal(text), "deterministic: a replay writes the same row"
+    assert text not in sealed
+    assert after.unseal(sealed) == text, "the newer keyring opens what the older sealed"
+    assert after.seal(text) != sealed, "new text is sealed with the newest key"
+    assert after.unseal("written before views sealed text") == "written before views sealed text"
+    with pytest.raises(ValueError, match="no key of the keyring"):
+        KeyringPersonal([newer]).unseal(sealed)

@@ -157,9 +157,8 @@ def test_a_rebuild_switches_to_a_new_generation_and_publishes_nothing(tiffin: Ti
     with following(tiffin, f"{prefix}order:*", heard):
         for name in HOT_VIEWS:
             running = projector(tiffin, tiffin.views(), name)
-            rebuilt = rebuild(
-                running.projection, running.leaders, live_view(tiffin, tiffin.views(), name)
-            )
+            view = live_view(tiffin, tiffin.views(), name)
+            rebuilt = rebuild(running.projection, running.leaders, view, personal=tiffin.personal)
             assert rebuilt.events > 0
         rebuilt_views = snapshots(tiffin)
         probe = place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))

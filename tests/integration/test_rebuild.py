@@ -89,6 +89,7 @@ def test_a_rebuild_under_load_switches_to_a_view_equal_to_a_fresh_replay(
             summary.leaders,
             live_view(tiffin, other_connection, "order_summary"),
             while_rebuilding,
+            tiffin.personal,
         )
         customers.wait_for(customers.placed + 5)
     saga.stop()
@@ -101,7 +102,7 @@ def test_a_rebuild_under_load_switches_to_a_view_equal_to_a_fresh_replay(
     assert rebuilt.parked == 0
     live = rows(tiffin.views(), "order_summary")
     replay = SqlViews(tiffin.views(), summary.projection).shadow()
-    Projector(summary.projection, summary.leaders, replay).run_once()
+    Projector(summary.projection, summary.leaders, replay, personal=tiffin.personal).run_once()
     assert live == rows(tiffin.views(), "order_summary__rebuild")
     assert len(live) == customers.placed
     for app in summary.leaders:

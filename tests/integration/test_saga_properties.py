@@ -398,7 +398,8 @@ class OrderSagaMachine(RuleBasedStateMachine):
                 " closing_reason FROM order_summary WHERE order_id = ?",
                 (str(order_id),),
             ).fetchall()
-        return tuple(row)
+        *facts, reason = row
+        return (*facts, None if reason is None else self.tiffin.personal.unseal(reason))
 
     def as_the_aggregates_say(self, order_id: UUID) -> tuple[Any, ...]:
         order = self.tiffin.ordering.get_order(order_id)

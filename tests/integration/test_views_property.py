@@ -50,6 +50,7 @@ from domain.order import OrderStatus
 from domain.payment import payment_id_for
 from domain.restaurant import LineRequest
 from domain.values import Cause, Location, Money, Role
+from projections.personal import Personal, viewed
 from projections.projector import Projector
 from projections.registry import EVERY_VIEW, HOT_VIEWS, PROJECTIONS
 from tests import hot_view_folds
@@ -405,9 +406,14 @@ def order_history(events: list[Any]) -> Table:
 
 def fold(tiffin: Tiffin) -> dict[str, Table]:
     """Every table of every view, from the four logs' events."""
-    restaurants = logged(tiffin.restaurants)
-    orders, payments = logged(tiffin.ordering), logged(tiffin.payments)
-    deliveries = [e for e in logged(tiffin.deliveries) if aggregate(e) == "Delivery"]
+    restaurants = logged(tiffin.restaurants, tiffin.personal)
+    orders, payments = (
+        logged(tiffin.ordering, tiffin.personal),
+        logged(tiffin.payments, tiffin.personal),
+    )
+    deliveries = [
+        e for e in logged(tiffin.deliveries, tiffin.personal) if aggregate(e) == "Delivery"
+    ]
     return {
         "order_summary": order_summary(orders, payments, deliveries),
         **catalogue(restaurants),
@@ -420,8 +426,13 @@ def fold(tiffin: Tiffin) -> dict[str, Table]:
 
 def hot_fold(tiffin: Tiffin) -> dict[str, dict[str, Any]]:
     """The key-value views, from the logs' events."""
-    orders, payments = logged(tiffin.ordering), logged(tiffin.payments)
-    deliveries = [e for e in logged(tiffin.deliveries) if aggregate(e) == "Delivery"]
+    orders, payments = (
+        logged(tiffin.ordering, tiffin.personal),
+        logged(tiffin.payments, tiffin.personal),
+    )
+    deliveries = [
+        e for e in logged(tiffin.deliveries, tiffin.personal) if aggregate(e) == "Delivery"
+    ]
     return {
         "order_tracking": hot_view_folds.order_tracking(orders, payments, deliveries),
         "restaurant_queue": hot_view_folds.restaurant_queue(orders),
@@ -433,14 +444,15 @@ def hot_view(tiffin: Tiffin, name: str) -> dict[str, Any]:
     return hot_view_folds.without_bookkeeping(tiffin.hot_views.snapshot(base))
 
 
-def logged(app: Application[Any]) -> list[Any]:
-    """Every event of the application's notification log, in order."""
+def logged(app: Application[Any], personal: Personal) -> list[Any]:
+    """Every event of the application's notification log, in order, as the views see it
+    (people's ids as pseudonyms, free text sealed: ``projections.personal``)."""
     events: list[Any] = []
     after = 0
     while batch := app.recorder.select_notifications(
         start=after, limit=500, inclusive_of_start=False
     ):
-        events += [app.mapper.to_domain_event(n) for n in batch]
+        events += [viewed(app.mapper.to_domain_event(n), personal) for n in batch]
         after = batch[-1].id
     return events
 
@@ -775,7 +787,7 @@ class ViewsMachine(RuleBasedStateMachine):
         leaders = leaders_of(self.tiffin, projection)
         ordered = leaders[::-1] if backwards else leaders
         views = live_view(self.tiffin, self.tiffin.views(), view_name)
-        Projector(projection, ordered, views).run_once()
+        Projector(projection, ordered, views, personal=self.tiffin.personal).run_once()
 
     # Helpers
 
