@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     kafka_bootstrap_servers: str | None = None
+    kafka_topic_prefix: str = Field(default="tiffin.", pattern=r"^[A-Za-z0-9._-]{0,100}$")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_publish_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     host: str = "127.0.0.1"
     port: int = Field(default=8443, ge=1, le=65535)
     tls_cert: Path | None = None

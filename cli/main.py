@@ -10,6 +10,7 @@ from importlib.metadata import entry_points
 from application.settings import ConfigurationError
 from cli.call import add_commands as add_call_commands
 from cli.demo import add_commands as add_demo_commands
+from cli.events import add_commands as add_event_commands
 from cli.failures import EXIT_FAILED, one_line
 from cli.keys import add_commands as add_key_commands
 from cli.payments import add_commands as add_payment_commands
@@ -37,6 +38,7 @@ def build_parser(plugins: Sequence[str] = ()) -> argparse.ArgumentParser:
     add_projection_commands(commands)
     add_payment_commands(commands)
     add_key_commands(commands)
+    add_event_commands(commands)
     add_token_commands(commands)
     add_serve_commands(commands)
     add_call_commands(commands)

@@ -17,15 +17,17 @@ from projections.projector import Parked
 from projections.rebuild import rebuild
 from projections.registry import EVERY_VIEW, HOT_VIEWS, PROJECTIONS
 from wiring.bootstrap import bootstrap
-from wiring.workers import live_view, projector
+from wiring.workers import KAFKA_RELAY, live_view, projector
 
 STATUS_COLUMNS = ("projection", "log", "position", "head", "lag events", "lag s", "parked")
 
 
 def shared_views(settings: Settings) -> list[str]:
-    """The views this command can see: the SQL ones, and the key-value ones when they are in
-    Redis (on the embedded default each process keeps its own, rebuilt when it starts)."""
-    return [*PROJECTIONS, *(HOT_VIEWS if settings.redis_url else ())]
+    """The views this command can see: the SQL ones, the key-value ones when they are in
+    Redis (on the embedded default each process keeps its own, rebuilt when it starts), and
+    the Kafka relay when it is configured."""
+    relay = [KAFKA_RELAY] if settings.kafka_bootstrap_servers else []
+    return [*PROJECTIONS, *(HOT_VIEWS if settings.redis_url else ()), *relay]
 
 
 def refuse_in_process(settings: Settings, name: str) -> int | None:
@@ -116,7 +118,7 @@ def add_commands(commands: Any) -> None:
     rebuilding.add_argument("name", choices=list(EVERY_VIEW))
     rebuilding.set_defaults(run=rebuild_view)
     retry = actions.add_parser("retry", help="apply a projection's parked events again")
-    retry.add_argument("name", choices=list(EVERY_VIEW))
+    retry.add_argument("name", choices=[*EVERY_VIEW, KAFKA_RELAY])
     retry.set_defaults(run=retry_parked)
     metrics = actions.add_parser("metrics", help="the projections' metrics, Prometheus text")
     metrics.set_defaults(run=show_metrics)

@@ -39,8 +39,9 @@ def _nested(scalars: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 JUNK = _nested(SMALL_SCALAR_JUNK | HUGE_TEXT)
-# For a URL's query: junk that keeps a URL within what clients send (httpx refuses 64 KiB).
-SMALL_JUNK = _nested(SMALL_SCALAR_JUNK) | HUGE_TEXT.map(lambda text: text[:2_000])
+# For a URL's query: junk that keeps the request head within what servers read (Hypercorn's
+# HTTP/1.1 parser answers a head past 16 KiB with its own 431, before the app sees it).
+SMALL_JUNK = _nested(SMALL_SCALAR_JUNK) | HUGE_TEXT.map(lambda text: text[:100])
 
 
 def deref(spec: Spec, schema: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import uuid4
 
 from application.locations import CourierPosition
@@ -152,3 +153,23 @@ def pending_payment(tiffin: Tiffin) -> Payment:
     return tiffin.payments.request_payment(
         order_id=order.id, amount=order.total, vpa=order.payment_vpa, cause=SAGA
     ).value
+
+
+def delivered_and_cancelled(
+    tiffin: Tiffin, saga: Any, kitchen: Kitchen, rider: Cause
+) -> tuple[Order, Order]:
+    """Two orders, both paid: one delivered by ``rider``, one cancelled by its customer (the
+    saga's ``run_until_idle`` between the steps)."""
+    delivered, cancelled = (place(tiffin, kitchen, cause(Role.CUSTOMER)) for _ in range(2))
+    saga.run_until_idle()
+    for order in (delivered, cancelled):
+        gateway_says(tiffin, tiffin.payments.payment_of_order(order.id), "payment.captured")
+    saga.run_until_idle()
+    tiffin.ordering.cancel_order(cancelled.id, "ordered twice", cause(Role.CUSTOMER))
+    tiffin.ordering.accept_order(delivered.id, 10, kitchen.owner)
+    saga.run_until_idle()
+    delivery = tiffin.deliveries.delivery_of_order(delivered.id)
+    tiffin.deliveries.pick_up(delivery.id, rider)
+    tiffin.deliveries.deliver(delivery.id, rider)
+    saga.run_until_idle()
+    return delivered, cancelled

@@ -17,6 +17,9 @@ from redis import Redis
 from adapters.event_keys import event_keys
 from adapters.event_store import event_store_env
 from adapters.http_gateway import HttpUpiGateway
+from adapters.kafka_locations import LocationConsumer
+from adapters.kafka_publisher import KafkaConnection, KafkaPublisher
+from adapters.kafka_tail import tail
 from adapters.keyring_cipher import KeyringPersonal
 from adapters.memory_locations import InProcessLocationStore
 from adapters.memory_views import MemoryViews
@@ -77,6 +80,8 @@ class Tiffin:
     _inbox: WebhookInbox | None = None
     _health_board: SqlHealthBoard | None = None
     _gateway: GuardedGateway | None = None
+    _publisher: KafkaPublisher | None = None
+    _location_consumer: LocationConsumer | None = None
 
     @cached_property
     def personal(self) -> Personal:
@@ -149,6 +154,30 @@ class Tiffin:
             self._gateway = GuardedGateway(gateway, breaker)
         return self._gateway
 
+    def kafka_publisher(self) -> KafkaPublisher:
+        """The producer of integration events (TIFFIN_KAFKA_*; built once, flushed and closed
+        with the platform)."""
+        if self._publisher is None:
+            settings = self.settings
+            self._publisher = KafkaPublisher(
+                kafka_connection(settings),
+                settings.kafka_topic_prefix,
+                settings.kafka_publish_timeout_seconds,
+            )
+            self._closers.append(self._publisher.close)
+        return self._publisher
+
+    def location_consumer(self) -> LocationConsumer:
+        """The consumer applying couriers' pings from Kafka to the location store (built
+        once, closed with the platform)."""
+        if self._location_consumer is None:
+            settings = self.settings
+            self._location_consumer = LocationConsumer(
+                kafka_connection(settings), settings.kafka_topic_prefix, self.locations
+            )
+            self._closers.append(self._location_consumer.close)
+        return self._location_consumer
+
     def breakers(self) -> list[CircuitBreaker]:
         """The circuit breakers of the outside destinations this process has called."""
         return [] if self._gateway is None else [self._gateway.breaker]
@@ -162,6 +191,38 @@ class Tiffin:
     def runtime(self, only: Sequence[str] = COMPONENTS) -> Runtime:
         """The workers (all, or only the named ones), not started yet."""
         return build_runtime(self, self.work_store(), self.views(), only)
+
+
+def kafka_connection(settings: Settings) -> KafkaConnection:
+    if settings.kafka_bootstrap_servers is None:
+        raise ConfigurationError("TIFFIN_KAFKA_BOOTSTRAP_SERVERS is not set: Kafka is off")
+    cafile = settings.kafka_ssl_cafile
+    return KafkaConnection(
+        settings.kafka_bootstrap_servers,
+        settings.kafka_security_protocol,
+        settings.kafka_sasl_mechanism,
+        settings.kafka_sasl_username,
+        settings.kafka_sasl_password,
+        None if cafile is None else str(cafile),
+    )
+
+
+def tail_topic(
+    settings: Settings,
+    topic: str,
+    *,
+    from_beginning: bool,
+    group: str | None,
+    limit: int | None,
+    show: Callable[[str], None],
+) -> int:
+    """``tiffin events tail``: prints a topic's CloudEvents (``TOPIC`` without the prefix)."""
+    prefix = settings.kafka_topic_prefix
+    name = topic if topic.startswith(prefix) else prefix + topic
+    connection = kafka_connection(settings)
+    return tail(
+        connection, name, from_beginning=from_beginning, group=group, limit=limit, show=show
+    )
 
 
 def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:

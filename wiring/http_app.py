@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry, Gauge
 from adapters.bearer_tokens import BearerTokens
 from adapters.event_positions import StoredEventPositions
 from adapters.firebase_tokens import FirebaseTokens
+from adapters.kafka_locations import LocationFeed
+from adapters.kafka_publisher import cluster_report
 from adapters.keyring_cipher import KeyringSealer
 from adapters.memory_rate_limiter import InProcessRateLimiter
 from adapters.memory_views import MemoryViews
@@ -27,6 +29,7 @@ from api.idempotency import IdempotencyStore, Sealer
 from api.live_updates import InProcessChannels, OrderChannels, RedisChannels
 from api.rate_limiting import RouteLimits
 from api.view_reads import ViewReads
+from application.locations import LocationStore
 from application.reconciliation import QUEUE as RECONCILE
 from application.reconciliation import stranded
 from application.settings import Settings
@@ -35,9 +38,9 @@ from projections.metrics import register_lag
 from projections.personal import IN_PLAIN
 from projections.registry import EVERY_VIEW
 from projections.views import SqlDatabase
-from wiring.bootstrap import UPI_GATEWAY, Tiffin, bootstrap
+from wiring.bootstrap import UPI_GATEWAY, Tiffin, bootstrap, kafka_connection
 from wiring.tokens import platform_secret
-from wiring.workers import projector
+from wiring.workers import KAFKA_RELAY, projector
 
 Clock = Callable[[], float]
 
@@ -88,7 +91,8 @@ def _parts(
     clock: Clock,
 ) -> ApiParts:
     views = ViewReads(lambda name: projector(tiffin, reads, name), settings.read_wait_seconds)
-    register_lag(registry, lambda: [views.projector(name) for name in EVERY_VIEW])
+    followers = [*EVERY_VIEW, *([KAFKA_RELAY] if settings.kafka_bootstrap_servers else [])]
+    register_lag(registry, lambda: [views.projector(name) for name in followers])
     register_health(registry, tiffin.health_board())
     _register_stranded(registry, tiffin)
     return ApiParts(
@@ -98,7 +102,7 @@ def _parts(
         payments=tiffin.payments,
         deliveries=tiffin.deliveries,
         webhooks=tiffin.webhook_inbox(),
-        locations=tiffin.locations,
+        locations=_locations(settings, tiffin),
         hot_views=tiffin.hot_views,
         tokens=_tokens(settings, clock),
         limits=_limits(settings, tiffin),
@@ -112,6 +116,14 @@ def _parts(
         probes=_probes(settings, tiffin, reads),
         personal=tiffin.personal,
     )
+
+
+def _locations(settings: Settings, tiffin: Tiffin) -> LocationStore:
+    """Couriers' pings: to Kafka when it is configured (the ``courier-locations`` worker
+    applies them), else straight to the location store."""
+    if settings.kafka_bootstrap_servers is None:
+        return tiffin.locations
+    return LocationFeed(tiffin.locations, tiffin.kafka_publisher())
 
 
 def _sealer(keys: list[str]) -> Sealer:
@@ -156,8 +168,11 @@ def _probes(settings: Settings, tiffin: Tiffin, reads: SqlDatabase) -> dict[str,
     redis = tiffin.redis
     if redis is not None:
         probes["redis"] = lambda: None if redis.ping() else "no PONG"
-    kafka = "off" if settings.kafka_bootstrap_servers is None else "unchecked"
-    probes["kafka"] = lambda: kafka
+    if settings.kafka_bootstrap_servers is None:
+        probes["kafka"] = lambda: "off"
+    else:
+        connection = kafka_connection(settings)
+        probes["kafka"] = lambda: cluster_report(connection)
     probes[UPI_GATEWAY] = lambda: _breaker_report(tiffin, UPI_GATEWAY)
     return probes
 

@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import Application
 
+from adapters.kafka_locations import NAME as LOCATIONS_NAME
+from adapters.kafka_relay import NAME as RELAY_NAME
+from adapters.kafka_relay import RelayWriter, relay_projection
 from adapters.leadership import FileLeadership, PostgresLeadership
 from adapters.simulated_gateway import QUEUE as SIMULATED_WEBHOOKS
 from adapters.simulated_gateway import SimulatedWebhooks
@@ -14,6 +17,7 @@ from adapters.sql import create_tables, open_database
 from adapters.wake_up import PostgresWakeUp
 from adapters.work_store import SqlWorkStore
 from application import deadlines, outbox, reconciliation
+from application.backoff import BackingOff
 from application.deadlines import DeadlineFiring, DeadlineTimes, deadline_changes
 from application.outbox import OUTBOX_CHANGES, GatewayCalls
 from application.reconciliation import Reconciliation, reconcile_changes
@@ -32,9 +36,12 @@ from projections.registry import EVERY_VIEW, HOT_VIEWS, PROJECTIONS
 from projections.sql_views import TRACKING_TABLES, SqlViews
 from projections.views import SqlDatabase
 
+KAFKA_RELAY: str = RELAY_NAME  # the worker component relaying integration events to Kafka
+COURIER_LOCATIONS: str = LOCATIONS_NAME  # the one applying couriers' pings from Kafka
+KAFKA_COMPONENTS = (KAFKA_RELAY, COURIER_LOCATIONS)  # only when Kafka is configured
 SAGA_COMPONENTS = ("ordering", "payments", "deliveries", "deadlines", "outbox", "inbox")
 GATEWAY_COMPONENTS = ("reconcile", SIMULATED_WEBHOOKS)
-COMPONENTS = (*SAGA_COMPONENTS, *GATEWAY_COMPONENTS, *EVERY_VIEW)
+COMPONENTS = (*SAGA_COMPONENTS, *GATEWAY_COMPONENTS, *EVERY_VIEW, *KAFKA_COMPONENTS)
 ClosableWorkStore = SqlWorkStore
 
 
@@ -51,7 +58,12 @@ def open_views(settings: Settings) -> SqlDatabase:
 
 
 def projector(tiffin: Tiffin, views: SqlDatabase, name: str) -> Projector:
-    """The named projection's projector, following the logs its events are recorded in."""
+    """The named projection's projector, following the logs its events are recorded in (the
+    Kafka relay's too: its positions, lag and parked events are a projector's)."""
+    if name == KAFKA_RELAY:
+        projection = relay_projection()
+        writer = RelayWriter(views, projection, tiffin.kafka_publisher())
+        return Projector(projection, leaders_of(tiffin, projection), writer)
     projection = EVERY_VIEW[name]
     leaders, view = leaders_of(tiffin, projection), live_view(tiffin, views, name)
     return Projector(projection, leaders, view, personal=tiffin.personal)
@@ -104,13 +116,15 @@ def build_runtime(
     unknown = sorted(set(only) - set(COMPONENTS))
     if unknown:
         raise ValueError(f"no worker component {unknown}; there are {list(COMPONENTS)}")
-    simulated = tiffin.settings.payment_gateway == "simulated"
-    components = [
-        projector(tiffin, views, name) if name in EVERY_VIEW else _component(tiffin, store, name)
-        for name in COMPONENTS
-        if name in only and (simulated or name != SIMULATED_WEBHOOKS)
-    ]
     settings = tiffin.settings
+    left_out = set() if settings.payment_gateway == "simulated" else {SIMULATED_WEBHOOKS}
+    if settings.kafka_bootstrap_servers is None:
+        left_out |= set(KAFKA_COMPONENTS)
+    components = [
+        _built(tiffin, store, views, name)
+        for name in COMPONENTS
+        if name in only and name not in left_out
+    ]
     runtime = Runtime(
         components,
         leadership_for(settings),
@@ -123,6 +137,22 @@ def build_runtime(
     for app in (tiffin.restaurants, tiffin.ordering, tiffin.payments, tiffin.deliveries):
         app.lead(runtime)
     return runtime
+
+
+def _built(tiffin: Tiffin, store: SqlWorkStore, views: SqlDatabase, name: str) -> Component:
+    if name in EVERY_VIEW:
+        return projector(tiffin, views, name)
+    if name == KAFKA_RELAY:
+        return kafka_relay(tiffin, views)
+    if name == COURIER_LOCATIONS:
+        consumer = tiffin.location_consumer()
+        return BackingOff(consumer, consumer.transient)
+    return _component(tiffin, store, name)
+
+
+def kafka_relay(tiffin: Tiffin, views: SqlDatabase) -> BackingOff:
+    """The relay of integration events to Kafka, backing off while the cluster is down."""
+    return BackingOff(projector(tiffin, views, KAFKA_RELAY), tiffin.kafka_publisher().transient)
 
 
 def reconciler(tiffin: Tiffin) -> Reconciliation:

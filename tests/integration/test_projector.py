@@ -15,7 +15,13 @@ from domain.values import Role
 from projections.projector import Projection, Projector
 from projections.sql_views import TRACKING_TABLES, SqlViews
 from projections.views import Run
-from tests.scenario import HOME, cause, courier_on_shift, gateway_says, open_kitchen, place
+from tests.scenario import (
+    HOME,
+    cause,
+    courier_on_shift,
+    delivered_and_cancelled,
+    open_kitchen,
+)
 from wiring.bootstrap import Tiffin
 from wiring.workers import projector
 
@@ -116,18 +122,7 @@ def test_the_order_summary_follows_each_order_its_payment_and_its_delivery(
 ) -> None:
     kitchen = open_kitchen(tiffin)
     courier, rider = courier_on_shift(tiffin)
-    delivered, cancelled = (place(tiffin, kitchen, cause(Role.CUSTOMER)) for _ in range(2))
-    saga.run_until_idle()
-    for order in (delivered, cancelled):
-        gateway_says(tiffin, tiffin.payments.payment_of_order(order.id), "payment.captured")
-    saga.run_until_idle()
-    tiffin.ordering.cancel_order(cancelled.id, "ordered twice", cause(Role.CUSTOMER))
-    tiffin.ordering.accept_order(delivered.id, 10, kitchen.owner)
-    saga.run_until_idle()
-    delivery = tiffin.deliveries.delivery_of_order(delivered.id)
-    tiffin.deliveries.pick_up(delivery.id, rider)
-    tiffin.deliveries.deliver(delivery.id, rider)
-    saga.run_until_idle()
+    delivered, cancelled = delivered_and_cancelled(tiffin, saga, kitchen, rider)
 
     for order in (delivered, cancelled):
         row = summary(tiffin, order.id)

@@ -1,0 +1,148 @@
+"""Courier location pings through Kafka (when it is configured).
+
+The API's ``LocationFeed`` hands each ping to the producer and returns at once: at most
+``max_pending`` pings are on their way, and one more is dropped and counted
+(``tiffin_location_pings_dropped_total``) rather than making the courier's request wait. Reads
+of positions still go to the location store.
+
+The ``courier-locations`` worker component (``LocationConsumer``) reads the topic in a consumer
+group, applies each ping to the location store (which keeps a courier's newest position and
+ignores an older one) and commits the offsets only after applying them: a consumer killed
+before its commit reads those pings again, and applying them twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+from prometheus_client import Counter
+
+from adapters.kafka_publisher import BrokerUnavailable, KafkaConnection, KafkaPublisher
+from adapters.loop_thread import LoopThread
+from application.integration_events import (
+    LOCATION_TYPE,
+    LOCATIONS_TOPIC,
+    SCHEMA_URN,
+    IntegrationEvent,
+    location_data,
+)
+from application.locations import CourierPosition, LocationStore
+from domain.values import Location
+
+NAME = "courier-locations"
+PINGS_DROPPED = Counter(
+    "tiffin_location_pings_dropped",
+    "Courier location pings dropped because the Kafka producer's buffer was full",
+)
+BATCH = 500
+
+
+class LocationFeed:
+    """A ``LocationStore`` for the API: pings to Kafka, reads from the store."""
+
+    def __init__(self, store: LocationStore, publisher: KafkaPublisher) -> None:
+        self.store = store
+        self.publisher = publisher
+
+    def record(self, position: CourierPosition) -> None:
+        if not self.publisher.offer(_ping_event(position)):
+            PINGS_DROPPED.inc()
+
+    def latest(self, courier_ids: Iterable[str]) -> dict[str, CourierPosition]:
+        return self.store.latest(courier_ids)
+
+
+def _ping_event(position: CourierPosition) -> IntegrationEvent:
+    micros = int(position.at.timestamp() * 1_000_000)
+    return IntegrationEvent(
+        id=f"{LOCATIONS_TOPIC}:{position.courier_id}:{micros}",
+        source="/tiffin/api",
+        type=LOCATION_TYPE,
+        topic=LOCATIONS_TOPIC,
+        subject=position.courier_id,
+        time=position.at,
+        dataschema=SCHEMA_URN + LOCATION_TYPE,
+        data=location_data(position.courier_id, position.location.lat, position.location.lng),
+        correlation_id=f"ping:{position.courier_id}:{micros}",
+        actor=position.courier_id,
+        actor_role="courier",
+    )
+
+
+class LocationConsumer:
+    """The ``courier-locations`` component: applies pings, then commits their offsets."""
+
+    name = NAME
+    transient: tuple[type[BaseException], ...] = (BrokerUnavailable,)
+
+    def __init__(
+        self,
+        connection: KafkaConnection,
+        topic_prefix: str,
+        store: LocationStore,
+        wait_ms: int = 100,
+    ) -> None:
+        self.connection = connection
+        self.topic = topic_prefix + LOCATIONS_TOPIC
+        self.group = f"{topic_prefix}locations"
+        self.store = store
+        self.wait_ms = wait_ms
+        self._loop = LoopThread("kafka-locations")
+        self._consumer: AIOKafkaConsumer | None = None
+
+    def run_once(self) -> int:
+        """Applies the pings waiting now (a batch at most); how many."""
+        return self._loop.submit(self._apply_batch()).result()
+
+    async def _apply_batch(self) -> int:
+        consumer = await self._started()
+        try:
+            batches = await consumer.getmany(timeout_ms=self.wait_ms, max_records=BATCH)
+            records = [record for batch in batches.values() for record in batch]
+            for record in records:
+                self.store.record(_position(json.loads(record.value)))
+            if records:
+                await consumer.commit()
+        except KafkaError as error:
+            await self._stop()
+            raise BrokerUnavailable(f"Kafka: {error!r}") from error
+        return len(records)
+
+    async def _started(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                self.topic,
+                **self.connection.client_options(),
+                group_id=self.group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+            )
+            try:
+                await consumer.start()
+            except KafkaError as error:
+                await consumer.stop()
+                raise BrokerUnavailable(f"Kafka: {error!r}") from error
+            self._consumer = consumer
+        return self._consumer
+
+    async def _stop(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+    def close(self) -> None:
+        if self._loop.closed:
+            return
+        self._loop.submit(self._stop()).result(timeout=30)
+        self._loop.close(30)
+
+
+def _position(envelope: dict[str, Any]) -> CourierPosition:
+    data = envelope["data"]
+    at = datetime.fromisoformat(envelope["time"].replace("Z", "+00:00")).astimezone(UTC)
+    return CourierPosition(data["courier_id"], Location(data["lat"], data["lng"]), at)

@@ -1,0 +1,251 @@
+"""Integration events to Kafka: CloudEvents 1.0 (structured mode, JSON) sent by an idempotent
+aiokafka producer (``enable_idempotence=True``, ``acks="all"``), keyed by the aggregate id.
+
+The producer lives on an event loop of its own, in a thread, so the relay (a worker component,
+synchronous like the others) hands it a batch and waits: ``publish`` returns once the broker
+has acknowledged every message of the batch, and raises ``BrokerUnavailable`` if it has not
+within ``timeout_seconds`` (the batch is sent again later, with the same ids) or
+``Unpublishable`` for a message no retry will get through (too large), which the relay parks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaClient, AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.helpers import create_ssl_context
+from cloudevents.core.bindings.kafka import to_structured
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+from adapters.loop_thread import LoopThread
+from application.integration_events import IntegrationEvent
+
+DATACONTENTTYPE = "application/json"
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(Exception):
+    """The cluster did not acknowledge the batch in time, or cannot be reached: retry later."""
+
+
+class Unpublishable(Exception):
+    """A message the cluster refuses for good (too large for it, say): it is parked."""
+
+
+@dataclass(frozen=True)
+class KafkaConnection:
+    """Where the cluster is and how to talk to it (README: Kafka)."""
+
+    bootstrap_servers: str
+    security_protocol: str = "PLAINTEXT"  # or SSL, SASL_PLAINTEXT, SASL_SSL
+    sasl_mechanism: str | None = None  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_cafile: str | None = None
+
+    def client_options(self) -> dict[str, Any]:
+        """aiokafka's keyword arguments for this connection."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password,
+            }
+        if self.ssl_cafile or self.security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = create_ssl_context(cafile=self.ssl_cafile)
+        return options
+
+
+def cloud_event(event: IntegrationEvent) -> CloudEvent:
+    attributes = {
+        "id": event.id,
+        "source": event.source,
+        "type": event.type,
+        "subject": event.subject,
+        "time": event.time,
+        "datacontenttype": DATACONTENTTYPE,
+        "dataschema": event.dataschema,
+        "partitionkey": event.subject,
+        "correlationid": event.correlation_id,
+        "actor": event.actor,
+        "actorrole": event.actor_role,
+    }
+    return CloudEvent(attributes, event.data)
+
+
+class KafkaPublisher:
+    transient: tuple[type[BaseException], ...] = (BrokerUnavailable,)
+
+    def __init__(
+        self,
+        connection: KafkaConnection,
+        topic_prefix: str,
+        timeout_seconds: float = 30.0,
+        max_request_bytes: int = 1_048_576,  # aiokafka's default: larger messages are parked
+        max_pending: int = 10_000,  # messages ``offer`` may have on their way at once
+    ) -> None:
+        self.connection = connection
+        self.max_pending = max_pending
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+        self.offers_lost = 0  # offered, then not sent (the cluster could not be reached)
+        self.max_request_bytes = max_request_bytes
+        self.topic_prefix = topic_prefix
+        self.timeout_seconds = timeout_seconds
+        self._format = JSONFormat()
+        self._loop = LoopThread("kafka-publisher")
+        self._producer: AIOKafkaProducer | None = None
+        self._starting = asyncio.Lock()
+
+    def offer(self, event: IntegrationEvent) -> bool:
+        """Sends the event without waiting for it (a courier's ping): False, and nothing
+        sent, when ``max_pending`` are still on their way (the buffer is full)."""
+        with self._pending_lock:
+            if self._pending >= self.max_pending:
+                return False
+            self._pending += 1
+        message = to_structured(cloud_event(event), self._format)
+        self._loop.submit(self._send_soon(self.topic_prefix + event.topic, message))
+        return True
+
+    async def _send_soon(self, topic: str, message: Any) -> None:
+        try:
+            producer = await self._started()
+            headers = list(message.headers.items())
+            await producer.send(
+                topic, value=message.value, key=_bytes(message.key), headers=headers
+            )
+        except (KafkaError, BrokerUnavailable) as error:
+            self.offers_lost += 1
+            log.warning("a message to %s was not sent: %r", topic, error)
+        finally:
+            with self._pending_lock:
+                self._pending -= 1
+
+    def publish(self, events: Sequence[IntegrationEvent]) -> None:
+        """Sends every event and returns once the cluster has acknowledged them all."""
+        if not events:
+            return
+        messages = [
+            (self.topic_prefix + e.topic, to_structured(cloud_event(e), self._format))
+            for e in events
+        ]
+        done = self._loop.submit(self._send(messages))
+        try:
+            done.result(self.timeout_seconds)
+        except FutureTimeout:
+            done.cancel()
+            self._restart()
+            raise BrokerUnavailable(
+                f"Kafka did not acknowledge {len(events)} event(s) within"
+                f" {self.timeout_seconds:g} s"
+            ) from None
+
+    async def _send(self, messages: Sequence[tuple[str, Any]]) -> None:
+        producer = await self._started()
+        try:
+            sent = [
+                await producer.send(
+                    topic,
+                    value=message.value,
+                    key=_bytes(message.key),
+                    headers=list(message.headers.items()),
+                )
+                for topic, message in messages
+            ]
+            await asyncio.gather(*sent)
+        except KafkaError as error:
+            if getattr(error, "retriable", False) or "connect" in str(error).lower():
+                await self._stop()
+                raise BrokerUnavailable(f"Kafka: {error!r}") from error
+            raise Unpublishable(f"Kafka refused the message: {error!r}") from error
+
+    async def _started(self) -> AIOKafkaProducer:
+        async with self._starting:  # one producer, however many sends wait for it
+            return await self._start_once()
+
+    async def _start_once(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                **self.connection.client_options(),
+                enable_idempotence=True,
+                acks="all",
+                client_id="tiffin-relay",
+                max_request_size=self.max_request_bytes,
+            )
+            try:
+                await producer.start()
+            except KafkaError as error:
+                await producer.stop()
+                raise BrokerUnavailable(f"Kafka: {error!r}") from error
+            self._producer = producer
+        return self._producer
+
+    async def _stop(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()  # flushes what it holds
+
+    def _restart(self) -> None:
+        """Drops the producer after a batch timed out; the next batch starts a new one."""
+        stopping = self._loop.submit(self._stop())
+        try:
+            stopping.result(self.timeout_seconds)
+        except (FutureTimeout, KafkaError):
+            self._producer = None
+
+    def close(self) -> None:
+        """Flushes and stops the producer (on SIGTERM), drops what could not be sent by then,
+        and stops the loop."""
+        if self._loop.closed:
+            return
+        closing = self._loop.submit(self._shutdown())
+        try:
+            closing.result(self.timeout_seconds)
+        except (FutureTimeout, KafkaError):
+            log.warning("the Kafka producer did not stop within %s s", self.timeout_seconds)
+        self._loop.close(self.timeout_seconds)
+
+    async def _shutdown(self) -> None:
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:  # sends still waiting for a cluster that is not there
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        await self._stop()
+
+
+def _bytes(key: str | bytes | None) -> bytes | None:
+    return key.encode() if isinstance(key, str) else key
+
+
+def cluster_report(connection: KafkaConnection, timeout_seconds: float = 2.0) -> str:
+    """What /readyz says of the cluster: its brokers as its metadata lists them, or that it
+    cannot be reached (never a failure of readiness: commands are still taken, the events wait
+    in their logs and the relay publishes them once the cluster is back)."""
+
+    async def metadata() -> int:
+        client = AIOKafkaClient(**connection.client_options(), request_timeout_ms=2_000)
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                await client.bootstrap()
+                return len(client.cluster.brokers())
+        finally:
+            await client.close()
+
+    try:
+        brokers = asyncio.run(metadata())
+    except (KafkaError, OSError, TimeoutError) as error:
+        return f"unreachable ({type(error).__name__}): events wait in their logs"
+    return f"{brokers} broker(s) in the cluster's metadata"

@@ -1,0 +1,274 @@
+"""The Kafka relay over the real wire protocol (librdkafka's mock cluster, tests/kafka_mock.py):
+every public event of every log reaches its context's topic as a CloudEvent, once, in log
+order per aggregate, valid against its schema; a broker outage loses nothing and the relay
+resumes from its stored position."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from adapters.kafka_publisher import KafkaPublisher, cluster_report
+from adapters.kafka_relay import RelayWriter, relay_projection
+from application.backoff import BackingOff
+from application.integration_docs import documents
+from application.integration_events import CONTEXT_TOPICS, CONTRACTS
+from application.settings import load_settings
+from cli.main import main
+from domain.values import Role
+from projections.projector import Projector
+from tests.kafka_mock import MockKafka
+from tests.scenario import cause, courier_on_shift, delivered_and_cancelled, open_kitchen, place
+from wiring.bootstrap import Tiffin, bootstrap, kafka_connection
+from wiring.workers import kafka_relay, leaders_of, projector
+
+PREFIX = "test."
+PARTITIONS = 3
+WITHIN_SECONDS = 20.0
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "events"  # the checked-in contract
+SCHEMAS = {
+    c.type: jsonschema_rs.validator_for(json.loads((DOCS / f"{c.type}.json").read_text()))
+    for c in CONTRACTS.values()
+}
+
+
+@pytest.fixture
+def kafka() -> Iterator[MockKafka]:
+    with MockKafka(brokers=1) as cluster:
+        for topic in CONTEXT_TOPICS:
+            cluster.create_topic(PREFIX + topic, partitions=PARTITIONS)
+        yield cluster
+
+
+@pytest.fixture
+def tiffin(tmp_path: Path, kafka: MockKafka) -> Iterator[Tiffin]:
+    settings = load_settings(
+        {
+            "TIFFIN_DATA_DIR": str(tmp_path),
+            "TIFFIN_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "TIFFIN_KAFKA_TOPIC_PREFIX": PREFIX,
+            "TIFFIN_KAFKA_PUBLISH_TIMEOUT_SECONDS": "3",
+            "TIFFIN_SIMULATED_CAPTURE_SECONDS": "-1",
+        }
+    )
+    with bootstrap(settings) as platform:
+        yield platform
+
+
+def some_history(tiffin: Tiffin) -> None:
+    """Orders down several paths: delivered, cancelled after payment, and one still new."""
+    saga = tiffin.runtime(("ordering", "payments", "deliveries", "outbox"))
+    kitchen = open_kitchen(tiffin)
+    _, rider = courier_on_shift(tiffin)
+    delivered_and_cancelled(tiffin, saga, kitchen, rider)
+    place(tiffin, kitchen, cause(Role.CUSTOMER))
+    saga.run_until_idle()
+    saga.stop()
+
+
+def public_events(tiffin: Tiffin) -> list[tuple[str, str, str]]:
+    """(id, type, subject) of every event the relay should publish, in each log's order."""
+    expected = []
+    for app in tiffin.apps():
+        for notification in app.recorder.select_notifications(start=1, limit=10_000):
+            event = app.mapper.to_domain_event(notification)
+            contract = CONTRACTS.get(type(event).__qualname__)
+            if contract is not None:
+                subject = str(event.originator_id)
+                expected.append(
+                    (
+                        f"{app.name.lower()}:{subject}:{event.originator_version}",
+                        contract.type,
+                        subject,
+                    )
+                )
+    return expected
+
+
+def consumed(kafka: MockKafka, count: int) -> list[dict[str, Any]]:
+    """``count`` CloudEvents read back from every context's topic (fails past the bound)."""
+
+    async def read() -> list[dict[str, Any]]:
+        consumer = AIOKafkaConsumer(
+            *(PREFIX + topic for topic in CONTEXT_TOPICS),
+            bootstrap_servers=kafka.bootstrap_servers,
+            group_id="relay-test",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        records: list[dict[str, Any]] = []
+        try:
+            async with asyncio.timeout(WITHIN_SECONDS):
+                while len(records) < count:
+                    for batch in (await consumer.getmany(timeout_ms=200)).values():
+                        for record in batch:
+                            envelope = json.loads(record.value)
+                            envelope["_key"] = record.key.decode()
+                            envelope["_topic"] = record.topic
+                            envelope["_partition"] = record.partition
+                            records.append(envelope)
+            extra = await consumer.getmany(timeout_ms=300)
+            records += [json.loads(r.value) for batch in extra.values() for r in batch]
+        finally:
+            await consumer.stop()
+        return records
+
+    return asyncio.run(read())
+
+
+def relay_until_idle(relay: BackingOff) -> int:
+    published = 0
+    while done := relay.run_once():
+        published += done
+    return published
+
+
+def test_every_public_event_is_published_once_in_order_per_aggregate(
+    tiffin: Tiffin, kafka: MockKafka
+) -> None:
+    some_history(tiffin)
+    expected = public_events(tiffin)
+    relay = kafka_relay(tiffin, tiffin.views())
+
+    published = relay_until_idle(relay)
+    messages = consumed(kafka, len(expected))
+
+    print(f"\nrelay: {published} events published, {len(messages)} read back")
+    assert len(messages) == len(expected), "each event exactly once"
+    assert sorted(m["id"] for m in messages) == sorted(e[0] for e in expected)
+    by_key: dict[str, list[str]] = defaultdict(list)
+    for message in messages:
+        by_key[message["_key"]].append(message["id"])
+        assert message["specversion"] == "1.0"
+        assert message["subject"] == message["_key"] == message["partitionkey"]
+        assert message["source"].startswith("/tiffin/")
+        assert message["datacontenttype"] == "application/json"
+        assert message["dataschema"].endswith(message["type"])
+        assert all(message[name] for name in ("correlationid", "actor", "actorrole"))
+        assert message["_topic"] == PREFIX + CONTRACTS_BY_TYPE[message["type"]].topic
+        SCHEMAS[message["type"]].validate(message["data"])
+        assert "delivery_address" not in json.dumps(message["data"])
+    for key, ids in by_key.items():  # one partition per key, in log order
+        in_log = [e[0] for e in expected if e[2] == key]
+        assert ids == in_log, key
+    placed = [m for m in messages if m["type"] == "tiffin.order.placed.v1"]
+    assert len(placed) == 3
+    assert relay_until_idle(relay) == 0, "a second pass publishes nothing again"
+
+
+def test_the_checked_in_contract_is_what_the_code_generates() -> None:
+    generated = documents()
+    checked_in = {path.name: path.read_text() for path in DOCS.glob("*.json")}
+
+    assert sorted(checked_in) == sorted(generated), "run `tiffin events docs`"
+    stale = [name for name, text in generated.items() if checked_in[name] != text]
+    assert stale == [], f"run `tiffin events docs`: {stale} differ from the code"
+    asyncapi = json.loads(checked_in["asyncapi.json"])
+    assert asyncapi["asyncapi"] == "3.0.0"
+    assert set(asyncapi["channels"]) == {*CONTEXT_TOPICS, "courier-locations"}
+
+
+def test_a_broker_outage_loses_nothing_and_the_relay_resumes_from_its_position(
+    tiffin: Tiffin, kafka: MockKafka
+) -> None:
+    kitchen = open_kitchen(tiffin)
+    relay = kafka_relay(tiffin, tiffin.views())
+    relay_until_idle(relay)
+    before = len(public_events(tiffin))
+    kafka.set_down()
+    place(tiffin, kitchen, cause(Role.CUSTOMER))
+
+    with pytest.raises(relay.transient):
+        relay.run_once()
+    assert relay.failures == 1
+    assert "next try in 0.5 s" in str(relay.last_error)
+    assert relay.run_once() == 0, "it backs off instead of trying again at once"
+    kafka.set_up()
+    relay.resume_at = 0.0  # the pause is over (the clock is not waited for)
+    published = relay_until_idle(relay)
+
+    expected = public_events(tiffin)
+    messages = consumed(kafka, len(expected))
+    assert published == len(expected) - before
+    assert sorted(m["id"] for m in messages) == sorted(e[0] for e in expected)
+    assert relay.failures == 0
+
+
+CONTRACTS_BY_TYPE = {c.type: c for c in CONTRACTS.values()}
+
+
+def test_readiness_reports_the_cluster_without_failing_when_it_is_down(
+    tiffin: Tiffin, kafka: MockKafka
+) -> None:
+    connection = kafka_connection(tiffin.settings)
+
+    assert cluster_report(connection) == "1 broker(s) in the cluster's metadata"
+    kafka.set_down()
+    down = cluster_report(connection, timeout_seconds=1.0)
+    kafka.set_up()
+
+    assert down.startswith("unreachable")
+    assert "events wait in their logs" in down
+
+
+def test_a_message_the_cluster_refuses_is_parked_and_published_by_a_retry(
+    tiffin: Tiffin, kafka: MockKafka
+) -> None:
+    place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))  # order.placed: the largest
+    projection = relay_projection()
+    small = KafkaPublisher(kafka_connection(tiffin.settings), PREFIX, 3.0, max_request_bytes=1100)
+    strict = Projector(
+        projection, leaders_of(tiffin, projection), RelayWriter(tiffin.views(), projection, small)
+    )
+    try:
+        strict.run_once()
+        parked = strict.parked()
+    finally:
+        small.close()
+
+    assert [p.topic for p in parked] == ["domain.order:Order.Placed"]
+    assert "MessageSizeTooLarge" in parked[0].error
+    relay = projector(tiffin, tiffin.views(), "kafka-relay")  # the usual limit
+    assert relay.retry_parked() == 1
+    assert relay.parked() == []
+    types = [m["type"] for m in consumed(kafka, len(public_events(tiffin)))]
+    assert "tiffin.order.placed.v1" in types
+    assert all(lag.events == 0 for lag in relay.lag(time.time()))
+
+
+def test_tiffin_events_tail_prints_the_topic_events_one_json_line_each(
+    tiffin: Tiffin,
+    kafka: MockKafka,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    open_kitchen(tiffin)  # restaurant.registered, two menu items, went online
+    relay_until_idle(kafka_relay(tiffin, tiffin.views()))
+    for name, value in tiffin.settings.model_dump().items():
+        if name.startswith("kafka_") and value is not None:
+            monkeypatch.setenv(f"TIFFIN_{name.upper()}", str(value))
+    monkeypatch.setenv("TIFFIN_DATA_DIR", str(tiffin.settings.data_dir))
+
+    code = main(["events", "tail", "restaurants", "--from-beginning", "--limit", "4"])
+
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert [line["type"] for line in lines] == [
+        "tiffin.restaurant.registered.v1",
+        "tiffin.restaurant.menu_item_added.v1",
+        "tiffin.restaurant.menu_item_added.v1",
+        "tiffin.restaurant.went_online.v1",
+    ]
+    assert all({"partition", "offset", "id", "data"} <= set(line) for line in lines)
+    assert "4 event(s)" in err
