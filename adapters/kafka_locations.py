@@ -13,14 +13,17 @@ before its commit reads those pings again, and applying them twice changes nothi
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
+from prometheus_client.core import GaugeMetricFamily
 
 from adapters.kafka_publisher import BrokerUnavailable, KafkaConnection, KafkaPublisher
 from adapters.loop_thread import LoopThread
@@ -146,3 +149,56 @@ def _position(envelope: dict[str, Any]) -> CourierPosition:
     data = envelope["data"]
     at = datetime.fromisoformat(envelope["time"].replace("Z", "+00:00")).astimezone(UTC)
     return CourierPosition(data["courier_id"], Location(data["lat"], data["lng"]), at)
+
+
+class LocationsLag:
+    """``tiffin_location_consumer_lag``: pings on the topic that the ``courier-locations``
+    group has not committed yet, asked of the cluster at most every ``every_seconds`` (a
+    Prometheus collector of the API's /metrics; nothing when the cluster cannot be reached)."""
+
+    def __init__(
+        self, connection: KafkaConnection, topic_prefix: str, every_seconds: float = 10.0
+    ) -> None:
+        self.connection = connection
+        self.topic = topic_prefix + LOCATIONS_TOPIC
+        self.group = f"{topic_prefix}locations"
+        self.every_seconds = every_seconds
+        self._asked_at = -every_seconds
+        self._lag: int | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = time.monotonic()
+        if now - self._asked_at >= self.every_seconds:
+            self._asked_at = now
+            self._lag = self._ask()
+        if self._lag is not None:
+            yield GaugeMetricFamily(
+                "tiffin_location_consumer_lag",
+                "Courier pings on the locations topic not yet committed by its consumer group",
+                value=self._lag,
+            )
+
+    def _ask(self) -> int | None:
+        async def lag() -> int:
+            options = self.connection.client_options()
+            client = AIOKafkaClient(**options)
+            try:
+                await client.bootstrap()
+                metadata = await client.fetch_all_metadata()
+            finally:
+                await client.close()
+            partitions = metadata.partitions_for_topic(self.topic) or set()
+            consumer = AIOKafkaConsumer(**options, group_id=self.group, enable_auto_commit=False)
+            await consumer.start()
+            try:
+                parts = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+                ends = await consumer.end_offsets(parts)
+                done = [await consumer.committed(part) or 0 for part in parts]
+            finally:
+                await consumer.stop()
+            return int(sum(ends[part] for part in parts)) - int(sum(done))
+
+        try:
+            return int(asyncio.run(asyncio.wait_for(lag(), 3.0)))
+        except (KafkaError, OSError, TimeoutError):
+            return None

@@ -1,6 +1,7 @@
 """``python -m bench`` (also ``tiffin bench``): the write-path and replay benchmarks;
 ``python -m bench projections`` (``tiffin bench projections``): the read-model benchmark;
-``python -m bench api`` (``tiffin bench api``): the HTTP API benchmark."""
+``python -m bench api`` (``tiffin bench api``): the HTTP API benchmark;
+``python -m bench kafka`` (``tiffin bench kafka``): the integration-events benchmark."""
 
 from __future__ import annotations
 
@@ -44,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench.projections import main as projections_main
 
         return projections_main(arguments[1:])
+    if arguments[:1] == ["kafka"]:
+        from bench.kafka import main as kafka_main
+
+        return kafka_main(arguments[1:])
     if arguments[:1] == ["api"]:
         from bench.api import main as api_main
 

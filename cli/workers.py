@@ -11,11 +11,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from application.settings import load_settings
+from application.settings import ConfigurationError, load_settings
 from application.work import PARKED
 from cli.output import print_table
 from wiring.bootstrap import bootstrap
-from wiring.workers import COMPONENTS
+from wiring.workers import COMPONENTS, KAFKA_COMPONENTS, KAFKA_RELAY, projector
 
 QUEUES = ("deadlines", "outbox", "inbox", "reconcile", "simulated_webhooks")
 
@@ -23,7 +23,13 @@ QUEUES = ("deadlines", "outbox", "inbox", "reconcile", "simulated_webhooks")
 def run_worker(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings()
-    only = args.only or list(COMPONENTS)
+    kafka_off = settings.kafka_bootstrap_servers is None
+    asked_for = sorted(set(args.only or ()) & set(KAFKA_COMPONENTS)) if kafka_off else []
+    if asked_for:
+        raise ConfigurationError(
+            f"{', '.join(asked_for)}: only with TIFFIN_KAFKA_BOOTSTRAP_SERVERS set"
+        )
+    only = args.only or [c for c in COMPONENTS if not (kafka_off and c in KAFKA_COMPONENTS)]
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())
@@ -40,11 +46,17 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 def list_work(args: argparse.Namespace) -> int:
-    with bootstrap(load_settings()) as tiffin:
+    settings = load_settings()
+    queues = args.queue or [*QUEUES, *([KAFKA_RELAY] if settings.kafka_bootstrap_servers else [])]
+    with bootstrap(settings) as tiffin:
         store = tiffin.work_store()
         status = PARKED if args.parked else None
-        items = [item for queue in args.queue or QUEUES for item in store.items(queue, status)]
-    rows = [
+        items = [
+            item for queue in queues if queue != KAFKA_RELAY for item in store.items(queue, status)
+        ]
+        relay = projector(tiffin, tiffin.views(), KAFKA_RELAY) if KAFKA_RELAY in queues else None
+        refused = relay.parked() if relay is not None else []
+    rows: list[tuple[object, ...]] = [
         (
             item.queue,
             item.key,
@@ -55,6 +67,7 @@ def list_work(args: argparse.Namespace) -> int:
         )
         for item in items
     ]
+    rows += [(KAFKA_RELAY, f"{p.leader}:{p.position}", PARKED, "", "", p.error) for p in refused]
     print_table(("queue", "key", "status", "tries", "due (UTC)", "error"), rows, right=["tries"])
     print(f"{len(rows)} item(s)")
     return 0
@@ -97,6 +110,12 @@ def show_health(_: argparse.Namespace) -> int:
 
 
 def retry_work(args: argparse.Namespace) -> int:
+    if args.queue == KAFKA_RELAY:  # its parked events go again together, in log order
+        with bootstrap(load_settings()) as tiffin:
+            relay = projector(tiffin, tiffin.views(), KAFKA_RELAY)
+            published, still = relay.retry_parked(), len(relay.parked())
+        print(f"{KAFKA_RELAY}: {published} parked event(s) published, {still} still parked")
+        return 0 if still == 0 else 1
     with bootstrap(load_settings()) as tiffin:
         if tiffin.work_store().retry(args.queue, args.key, time.time()):
             print(f"{args.queue} {args.key}: back in line, due now")
@@ -125,7 +144,7 @@ def add_commands(commands: Any) -> None:
     )
     actions = work.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="scheduled and parked items")
-    listing.add_argument("--queue", nargs="+", choices=QUEUES)
+    listing.add_argument("--queue", nargs="+", choices=[*QUEUES, KAFKA_RELAY])
     listing.add_argument("--parked", action="store_true", help="only the parked (dead letters)")
     listing.set_defaults(run=list_work)
     health = actions.add_parser(
@@ -133,6 +152,6 @@ def add_commands(commands: Any) -> None:
     )
     health.set_defaults(run=show_health)
     retry = actions.add_parser("retry", help="put a parked item back in line")
-    retry.add_argument("queue", choices=QUEUES)
-    retry.add_argument("key")
+    retry.add_argument("queue", choices=[*QUEUES, KAFKA_RELAY])
+    retry.add_argument("key", help=f"the item's key ({KAFKA_RELAY}: any, all go again in order)")
     retry.set_defaults(run=retry_work)

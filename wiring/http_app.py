@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from adapters.bearer_tokens import BearerTokens
 from adapters.event_positions import StoredEventPositions
 from adapters.firebase_tokens import FirebaseTokens
-from adapters.kafka_locations import LocationFeed
+from adapters.kafka_locations import LocationFeed, LocationsLag
 from adapters.kafka_publisher import cluster_report
 from adapters.keyring_cipher import KeyringSealer
 from adapters.memory_rate_limiter import InProcessRateLimiter
@@ -93,6 +93,8 @@ def _parts(
     views = ViewReads(lambda name: projector(tiffin, reads, name), settings.read_wait_seconds)
     followers = [*EVERY_VIEW, *([KAFKA_RELAY] if settings.kafka_bootstrap_servers else [])]
     register_lag(registry, lambda: [views.projector(name) for name in followers])
+    if settings.kafka_bootstrap_servers:
+        registry.register(LocationsLag(kafka_connection(settings), settings.kafka_topic_prefix))
     register_health(registry, tiffin.health_board())
     _register_stranded(registry, tiffin)
     return ApiParts(

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from adapters.kafka_locations import PINGS_DROPPED, LocationConsumer, LocationFeed
+from adapters.kafka_locations import PINGS_DROPPED, LocationConsumer, LocationFeed, LocationsLag
 from adapters.kafka_publisher import KafkaConnection, KafkaPublisher
 from application.integration_events import LOCATIONS_TOPIC
 from application.locations import CourierPosition
 from application.settings import load_settings
+from bench.kafka_mock import MockKafka
 from domain.values import Location
-from tests.kafka_mock import MockKafka
 from tests.polling import Seen, poll_until
 from wiring.bootstrap import Tiffin, bootstrap, kafka_connection
 
@@ -123,3 +123,21 @@ def test_a_full_buffer_drops_pings_and_counts_them_without_waiting(tiffin: Tiffi
             publisher.close()
 
     assert dropped == 45, "5 on their way, the other 45 dropped and counted"
+
+
+def test_the_consumer_lag_metric_counts_pings_not_committed_yet(tiffin: Tiffin) -> None:
+    lag = LocationsLag(kafka_connection(tiffin.settings), PREFIX, every_seconds=0)
+    feed = LocationFeed(tiffin.locations, tiffin.kafka_publisher())
+    for second in range(7):
+        feed.record(ping("c3", second, 12.9))
+
+    def value() -> float | None:
+        return next((m.samples[0].value for m in lag.collect()), None)
+
+    def look(seen: Seen) -> bool | None:  # the pings are sent in the background
+        seen.last = value()
+        return True if seen.last == 7 else None
+
+    poll_until(look, within=WITHIN_SECONDS, what="a lag of 7", every=0.05)
+    consume(tiffin.location_consumer(), 7)
+    assert value() == 0

@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
-from tests.kafka_mock import MockKafka
+from bench.kafka_mock import MockKafka
 
 TOPIC = "orders"
 PARTITIONS = 3

@@ -1,4 +1,4 @@
-"""The Kafka relay over the real wire protocol (librdkafka's mock cluster, tests/kafka_mock.py):
+"""The Kafka relay over the real wire protocol (librdkafka's mock cluster, bench/kafka_mock.py):
 every public event of every log reaches its context's topic as a CloudEvent, once, in log
 order per aggregate, valid against its schema; a broker outage loses nothing and the relay
 resumes from its stored position."""
@@ -16,6 +16,8 @@ from typing import Any
 import jsonschema_rs
 import pytest
 from aiokafka import AIOKafkaConsumer
+from cloudevents.core.bindings.kafka import KafkaMessage, from_structured
+from cloudevents.core.formats.json import JSONFormat
 
 from adapters.kafka_publisher import KafkaPublisher, cluster_report
 from adapters.kafka_relay import RelayWriter, relay_projection
@@ -23,10 +25,10 @@ from application.backoff import BackingOff
 from application.integration_docs import documents
 from application.integration_events import CONTEXT_TOPICS, CONTRACTS
 from application.settings import load_settings
+from bench.kafka_mock import MockKafka
 from cli.main import main
 from domain.values import Role
 from projections.projector import Projector
-from tests.kafka_mock import MockKafka
 from tests.scenario import cause, courier_on_shift, delivered_and_cancelled, open_kitchen, place
 from wiring.bootstrap import Tiffin, bootstrap, kafka_connection
 from wiring.workers import kafka_relay, leaders_of, projector
@@ -95,7 +97,9 @@ def public_events(tiffin: Tiffin) -> list[tuple[str, str, str]]:
 
 
 def consumed(kafka: MockKafka, count: int) -> list[dict[str, Any]]:
-    """``count`` CloudEvents read back from every context's topic (fails past the bound)."""
+    """Every CloudEvent on the context topics, read until ``count`` distinct ids have come
+    and a further 0.3 s brings nothing (fails past the bound); each with its key, topic and
+    partition."""
 
     async def read() -> list[dict[str, Any]]:
         consumer = AIOKafkaConsumer(
@@ -109,21 +113,39 @@ def consumed(kafka: MockKafka, count: int) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []
         try:
             async with asyncio.timeout(WITHIN_SECONDS):
-                while len(records) < count:
-                    for batch in (await consumer.getmany(timeout_ms=200)).values():
-                        for record in batch:
-                            envelope = json.loads(record.value)
-                            envelope["_key"] = record.key.decode()
-                            envelope["_topic"] = record.topic
-                            envelope["_partition"] = record.partition
-                            records.append(envelope)
-            extra = await consumer.getmany(timeout_ms=300)
-            records += [json.loads(r.value) for batch in extra.values() for r in batch]
+                while True:
+                    waited = 200 if len({r["id"] for r in records}) < count else 300
+                    batches = await consumer.getmany(timeout_ms=waited)
+                    if not batches and waited == 300:
+                        return records
+                    for batch in batches.values():
+                        records += [_annotated(record) for record in batch]
         finally:
             await consumer.stop()
-        return records
 
     return asyncio.run(read())
+
+
+def _annotated(record: Any) -> dict[str, Any]:
+    """The record's CloudEvent, read back by the cloudevents SDK too (it must agree)."""
+    envelope: dict[str, Any] = json.loads(record.value)
+    message = KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value)
+    read = from_structured(message, JSONFormat())
+    assert read.get_id() == envelope["id"]
+    assert read.get_type() == envelope["type"]
+    assert read.get_data() == envelope["data"]
+    assert read.get_extension("correlationid") == envelope["correlationid"]
+    envelope |= {"_key": record.key.decode(), "_topic": record.topic}
+    return envelope | {"_partition": record.partition}
+
+
+def use_settings(tiffin: Tiffin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment a `tiffin` command needs to run on this platform (its data, Kafka)."""
+    for name, value in tiffin.settings.model_dump().items():
+        if name.startswith("kafka_") and value is not None:
+            monkeypatch.setenv(f"TIFFIN_{name.upper()}", str(value))
+    monkeypatch.setenv("TIFFIN_DATA_DIR", str(tiffin.settings.data_dir))
+    monkeypatch.setenv("TIFFIN_SIMULATED_CAPTURE_SECONDS", "-1")
 
 
 def relay_until_idle(relay: BackingOff) -> int:
@@ -222,7 +244,10 @@ def test_readiness_reports_the_cluster_without_failing_when_it_is_down(
 
 
 def test_a_message_the_cluster_refuses_is_parked_and_published_by_a_retry(
-    tiffin: Tiffin, kafka: MockKafka
+    tiffin: Tiffin,
+    kafka: MockKafka,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))  # order.placed: the largest
     projection = relay_projection()
@@ -238,8 +263,14 @@ def test_a_message_the_cluster_refuses_is_parked_and_published_by_a_retry(
 
     assert [p.topic for p in parked] == ["domain.order:Order.Placed"]
     assert "MessageSizeTooLarge" in parked[0].error
-    relay = projector(tiffin, tiffin.views(), "kafka-relay")  # the usual limit
-    assert relay.retry_parked() == 1
+    use_settings(tiffin, monkeypatch)
+    assert main(["work", "list", "--parked"]) == 0
+    listed = capsys.readouterr().out
+    assert "kafka-relay" in listed
+    assert "MessageSizeTooLarge" in listed
+    assert main(["work", "retry", "kafka-relay", "all"]) == 0  # at the usual size limit
+    assert "1 parked event(s) published, 0 still parked" in capsys.readouterr().out
+    relay = projector(tiffin, tiffin.views(), "kafka-relay")
     assert relay.parked() == []
     types = [m["type"] for m in consumed(kafka, len(public_events(tiffin)))]
     assert "tiffin.order.placed.v1" in types
@@ -254,10 +285,7 @@ def test_tiffin_events_tail_prints_the_topic_events_one_json_line_each(
 ) -> None:
     open_kitchen(tiffin)  # restaurant.registered, two menu items, went online
     relay_until_idle(kafka_relay(tiffin, tiffin.views()))
-    for name, value in tiffin.settings.model_dump().items():
-        if name.startswith("kafka_") and value is not None:
-            monkeypatch.setenv(f"TIFFIN_{name.upper()}", str(value))
-    monkeypatch.setenv("TIFFIN_DATA_DIR", str(tiffin.settings.data_dir))
+    use_settings(tiffin, monkeypatch)
 
     code = main(["events", "tail", "restaurants", "--from-beginning", "--limit", "4"])
 

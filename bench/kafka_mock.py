@@ -1,4 +1,5 @@
-"""A real Kafka wire-protocol broker for tests: librdkafka's mock cluster, driven through ctypes.
+"""A real Kafka wire-protocol broker for tests and benchmarks: librdkafka's mock cluster,
+driven through ctypes.
 
 No Apache Kafka broker can be installed on this machine, so tests that need Kafka over TCP
 (aiokafka producers and consumers) talk to the mock cluster built into librdkafka instead. It

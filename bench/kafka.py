@@ -1,0 +1,290 @@
+"""``tiffin bench kafka`` (``python -m bench kafka``): the integration-events benchmark.
+
+In a scratch database on the local PostgreSQL, against a Kafka cluster (``--bootstrap-servers``,
+or else librdkafka's mock cluster on 127.0.0.1: it speaks the Kafka protocol over TCP but keeps
+everything in memory, so its figures are the platform's side, not a cluster's), side by side:
+
+(s) seeding: orders through their lifecycle written through the applications;
+(a) raw produce: aiokafka's idempotent producer (``acks=all``) sending the very messages the
+    relay would send (the same CloudEvents, the same sizes), 500 at a time, the batch the relay
+    reads;
+(b) relay: the ``kafka-relay`` component publishing every public event of the logs from
+    position 0 (reading, decoding, mapping, enveloping, sending, waiting for the acks, storing
+    positions), with its ratio to (a);
+(c) lag: a steady, open-loop load of placed orders while the relay runs in a thread: each
+    order's lag from its commit (the event's time) to the brokers' acknowledgement of the
+    batch that carried it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from application.integration_events import CONTEXT_TOPICS, CONTRACTS, integration_event
+from application.settings import load_settings
+from bench.database import scratch_database
+from bench.projections import table
+from bench.report import write_json
+from bench.seed import BENGALURU, open_restaurants, seed_orders
+from bench.suite import Row
+from domain.order import DeliveryAddress
+from domain.restaurant import LineRequest, Restaurant
+from domain.values import Cause, Role
+from wiring.bootstrap import Tiffin, bootstrap, kafka_message
+from wiring.workers import KAFKA_RELAY, kafka_relay, projector
+
+DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+PREFIX = "bench."
+BATCH = 500
+PLACED = "tiffin.order.placed.v1"
+RATIO_TARGET = 0.5
+LAG_P99_TARGET_MS = 100.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tiffin bench kafka",
+        description="The Kafka relay's rate against aiokafka's raw produce rate of the same "
+        "messages, and the lag from commit to consumer at a steady load, in one run.",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--events", type=int, default=30_000, help="(default %(default)s)")
+    parser.add_argument("--rate", type=float, default=1000.0, help="orders/s (default 1000)")
+    parser.add_argument("--lag-seconds", type=float, default=10.0, help="(default 10)")
+    parser.add_argument("--quick", action="store_true", help="3,000 events, 2 s at 200/s")
+    parser.add_argument(
+        "--bootstrap-servers", help="a cluster to use (default: librdkafka's mock cluster)"
+    )
+    parser.add_argument(
+        "--server-url",
+        default=os.environ.get("TIFFIN_BENCH_SERVER_URL", DEFAULT_SERVER),
+        help="PostgreSQL server for the scratch database (default %(default)s)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.quick:
+        args.events, args.rate, args.lag_seconds = 3_000, 200.0, 2.0
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    with scratch_database(args.server_url) as database_url, cluster(args) as servers:
+        rows = run(args, database_url, servers, say)
+    print(table(rows))
+    if args.json:
+        write_json(rows, args.json, {"cluster": args.bootstrap_servers or "librdkafka mock"})
+        say(f"results written to {args.json}")
+    return 0
+
+
+@contextlib.contextmanager
+def cluster(args: argparse.Namespace) -> Iterator[str]:
+    if args.bootstrap_servers:
+        yield args.bootstrap_servers
+        return
+    from bench.kafka_mock import MockKafka  # only here: confluent-kafka is a dev dependency
+
+    with MockKafka(brokers=1) as mock:
+        for prefix in (PREFIX, "raw."):
+            for topic in CONTEXT_TOPICS:
+                mock.create_topic(prefix + topic, partitions=6)
+        yield mock.bootstrap_servers
+
+
+def run(args: argparse.Namespace, database_url: str, servers: str, say: Any) -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="tiffin-bench-") as data_dir:
+        settings = load_settings(
+            {
+                "TIFFIN_DATABASE_URL": database_url,
+                "TIFFIN_DATA_DIR": data_dir,
+                "TIFFIN_SIMULATED_CAPTURE_SECONDS": "-1",
+                "TIFFIN_KAFKA_BOOTSTRAP_SERVERS": servers,
+                "TIFFIN_KAFKA_TOPIC_PREFIX": PREFIX,
+            }
+        )
+        with bootstrap(settings) as tiffin:
+            say(f"(s) seeding {args.events:,} events ...")
+            seeded = seed_orders(tiffin, args.events, say)
+            say("(a) raw produce of the relay's messages ...")
+            messages = relay_messages(tiffin)
+            raw_rate = len(messages) / timed(lambda: asyncio.run(produce(servers, messages)))
+            say("(b) the relay from position 0 ...")
+            relay = kafka_relay(tiffin, tiffin.views())
+            published = [0]
+
+            def relay_all() -> None:
+                while done := relay.run_once():
+                    published[0] += done
+
+            seconds = timed(relay_all)
+            relay_rate = published[0] / seconds
+            say(f"(c) lag at {args.rate:,.0f} orders/s for {args.lag_seconds:g} s ...")
+            lags, achieved = lag_under_load(tiffin, args.rate, args.lag_seconds)
+    rows = [
+        Row("s", "seed: orders, lifecycles", None, seeded.per_second, "events/s"),
+        Row("a", "raw produce (aiokafka)", None, raw_rate, "msgs/s", extra={"msgs": len(messages)}),
+        Row(
+            "b",
+            "kafka-relay from position 0",
+            None,
+            relay_rate,
+            "events/s",
+            extra={
+                "events": published[0],
+                "ratio": round(relay_rate / raw_rate, 3),
+                "target": f">={RATIO_TARGET}",
+            },
+        ),
+        Row(
+            "c",
+            "commit -> broker ack lag",
+            None,
+            achieved,
+            "orders/s",
+            percentile(lags, 0.50),
+            percentile(lags, 0.99),
+            {
+                "max_ms": round(max(lags), 1) if lags else None,
+                "ratio": round(achieved / args.rate, 3),
+                "lagged": len(lags),
+                "target": f"p99<={LAG_P99_TARGET_MS:g}ms",
+            },
+        ),
+    ]
+    return rows
+
+
+def timed(work: Any) -> float:
+    began = time.perf_counter()
+    work()
+    return max(time.perf_counter() - began, 1e-9)
+
+
+def relay_messages(tiffin: Tiffin) -> list[tuple[str, Any]]:
+    """(topic, Kafka message) of every public event of the logs, as the relay makes them."""
+    logs = {"Restaurants": tiffin.restaurants, "Ordering": tiffin.ordering}
+    logs |= {"Payments": tiffin.payments, "Deliveries": tiffin.deliveries}
+    messages = []
+    for name, app in logs.items():
+        after = 0
+        while batch := app.recorder.select_notifications(
+            start=after, limit=BATCH, inclusive_of_start=False
+        ):
+            for notification in batch:
+                event = app.mapper.to_domain_event(notification)
+                contract = CONTRACTS.get(type(event).__qualname__)
+                if contract is not None:
+                    published = integration_event(name, contract, event)
+                    messages.append(("raw." + published.topic, kafka_message(published)))
+            after = batch[-1].id
+    return messages
+
+
+async def produce(servers: str, messages: Sequence[tuple[str, Any]]) -> None:
+    """Sends the messages with an idempotent producer, waiting for the acks of each batch."""
+    producer = AIOKafkaProducer(bootstrap_servers=servers, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for start in range(0, len(messages), BATCH):
+            sent = [
+                await producer.send(
+                    topic, value=m.value, key=m.key.encode(), headers=list(m.headers.items())
+                )
+                for topic, m in messages[start : start + BATCH]
+            ]
+            await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+class AckTimes:
+    """The relay's publisher, noting each placed order's lag from its event's time (its
+    commit) to the brokers' acknowledgement of the batch holding it, in ms."""
+
+    def __init__(self, publisher: Any) -> None:
+        self.publisher = publisher
+        self.transient = publisher.transient
+        self.lags: list[float] = []
+
+    def publish(self, events: Sequence[Any]) -> None:
+        self.publisher.publish(events)
+        acked = time.time()
+        self.lags += [(acked - e.time.timestamp()) * 1000 for e in events if e.type == PLACED]
+
+
+def lag_under_load(tiffin: Tiffin, rate: float, seconds: float) -> tuple[list[float], float]:
+    """Places orders open-loop at ``rate`` for ``seconds`` while the relay runs in a thread:
+    each placed order's lag from commit to acknowledgement, in ms, and the rate achieved."""
+    kitchen = open_restaurants(tiffin, 1, random.Random(7))[0]  # noqa: S311 (test data)
+    relay = projector(tiffin, tiffin.views(), KAFKA_RELAY)
+    while relay.run_once():  # the kitchen's events first
+        pass
+    writer: Any = relay.writer  # the relay's writer: it publishes, then moves the positions
+    acks = AckTimes(writer.publisher)
+    writer.publisher = acks
+    stop = threading.Event()
+
+    def relaying() -> None:
+        while not stop.is_set():
+            if not relay.run_once():
+                stop.wait(0.001)
+
+    thread = threading.Thread(target=relaying)
+    thread.start()
+    count = int(rate * seconds)
+    began = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for n in range(count):
+            delay = began + n / rate - time.perf_counter()
+            if delay > 0:
+                stop.wait(delay)
+            pool.submit(place, tiffin, kitchen, n)
+    achieved = count / (time.perf_counter() - began)
+    deadline = time.monotonic() + 30
+    while len(acks.lags) < count and time.monotonic() < deadline:
+        stop.wait(0.01)
+    stop.set()
+    thread.join()
+    return acks.lags, achieved
+
+
+def place(tiffin: Tiffin, kitchen: Restaurant, n: int) -> None:
+    customer = Cause(f"bench-customer-{n}", Role.CUSTOMER, f"bench-{n}")
+    item = next(iter(kitchen.menu))
+    tiffin.ordering.place_order(
+        customer_id=customer.actor_id,
+        restaurant_id=kitchen.id,
+        requests=[LineRequest(item, 1)],
+        delivery_address=ADDRESS,
+        payment_vpa="bench@okbank",
+        cause=customer,
+    )
+
+
+ADDRESS = DeliveryAddress(
+    line1="1 Residency Road", city="Bengaluru", postal_code="560025", location=BENGALURU
+)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
