@@ -16,7 +16,13 @@ from typing import Any, Protocol
 
 from eventsourcing.persistence import Notification
 
-from application.integration_events import CONTRACTS, Contract, IntegrationEvent, integration_event
+from application.integration_events import (
+    CONTRACTS,
+    Contract,
+    IntegrationEvent,
+    contracts_by_event,
+    integration_event,
+)
 from projections.projector import Apply, Changes, Parked, Projection
 from projections.sql_views import SqlViews
 from projections.views import SqlDatabase
@@ -39,14 +45,18 @@ class Publisher(Protocol):
         ...
 
 
-def relay_projection() -> Projection:
-    """The relay's appliers: each public domain event becomes its integration event."""
+def relay_projection(contracts: Sequence[Contract] = CONTRACTS) -> Projection:
+    """The relay's appliers: each public domain event becomes its integration event (one per
+    version published)."""
 
-    def appender(contract: Contract) -> Apply:
-        log = LOG_OF_AGGREGATE[contract.domain_event.split(".")[0]]
-        return lambda batch, event: batch.append(integration_event(log, contract, event))
+    def appender(domain_event: str, versions: Sequence[Contract]) -> Apply:
+        log = LOG_OF_AGGREGATE[domain_event.split(".")[0]]
+        return lambda batch, event: batch.extend(
+            integration_event(log, contract, event) for contract in versions
+        )
 
-    return Projection(NAME, (), {name: appender(c) for name, c in CONTRACTS.items()})
+    published = contracts_by_event(contracts)
+    return Projection(NAME, (), {name: appender(name, c) for name, c in published.items()})
 
 
 class RelayWriter:

@@ -52,7 +52,7 @@ def event_schemas() -> dict[str, dict[str, Any]]:
     """Each event type's JSON Schema of its data, by type."""
     schemas = {
         contract.type: schema_of(contract.type, contract.data, _described(contract))
-        for contract in CONTRACTS.values()
+        for contract in CONTRACTS
     }
     schemas[LOCATION_TYPE] = schema_of(
         LOCATION_TYPE, CourierLocation, "a courier's position, as the courier app sent it"
@@ -63,7 +63,7 @@ def event_schemas() -> dict[str, dict[str, Any]]:
 def asyncapi(topic_prefix: str = "tiffin.") -> dict[str, Any]:
     """The AsyncAPI 3.0 document of the topics and their messages."""
     by_topic: dict[str, list[str]] = {topic: [] for topic in CONTEXT_TOPICS}
-    for contract in CONTRACTS.values():
+    for contract in CONTRACTS:
         by_topic[contract.topic].append(contract.type)
     by_topic[LOCATIONS_TOPIC] = [LOCATION_TYPE]
     messages = {

@@ -18,7 +18,7 @@ location). A breaking change publishes its ``v2`` beside ``v1`` for the period i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -220,8 +220,9 @@ def integration_event(application: str, contract: Contract, event: Any) -> Integ
     cause: Cause = event.cause
     data = contract.build(event)  # its shape is the contract's ``data`` (tested per message)
     subject = str(event.originator_id)
+    later = f":v{contract.version}" if contract.version > 1 else ""  # v2 beside v1: its own id
     return IntegrationEvent(
-        id=f"{application.lower()}:{subject}:{event.originator_version}",
+        id=f"{application.lower()}:{subject}:{event.originator_version}{later}",
         source=f"/tiffin/{application.lower()}",
         type=contract.type,
         topic=contract.topic,
@@ -426,8 +427,28 @@ PUBLISHED: dict[str, tuple[Published, ...]] = {  # topic: (domain event, name, d
 }
 
 
-CONTRACTS: Mapping[str, Contract] = {  # every public event is at version 1 so far
-    domain_event: Contract(domain_event, name, 1, topic, data, build)
-    for topic, published in PUBLISHED.items()
-    for domain_event, name, data, build in published
-}
+# A breaking change adds the new version here, beside the old (docs/events/README.md):
+# ("Order.Placed", "order.placed", 2, OrderPlacedV2, _placed_v2), published with v1 for 90 days.
+NEWER_VERSIONS: tuple[tuple[str, str, int, type[Data], Callable[[Any], dict[str, Any]]], ...] = ()
+
+
+def _all_contracts() -> tuple[Contract, ...]:
+    first = [
+        Contract(domain_event, name, 1, topic, data, build)
+        for topic, published in PUBLISHED.items()
+        for domain_event, name, data, build in published
+    ]
+    topic_of = {c.domain_event: c.topic for c in first}
+    newer = [Contract(e, n, v, topic_of[e], d, b) for e, n, v, d, b in NEWER_VERSIONS]
+    return (*first, *newer)
+
+
+CONTRACTS: tuple[Contract, ...] = _all_contracts()  # every version published now
+
+
+def contracts_by_event(contracts: Iterable[Contract] = CONTRACTS) -> dict[str, list[Contract]]:
+    """The contracts each domain event is published under (two while a v2 runs beside v1)."""
+    found: dict[str, list[Contract]] = {}
+    for contract in contracts:
+        found.setdefault(contract.domain_event, []).append(contract)
+    return found

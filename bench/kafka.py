@@ -34,7 +34,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from application.integration_events import CONTEXT_TOPICS, CONTRACTS, integration_event
+from application.integration_events import CONTEXT_TOPICS, contracts_by_event, integration_event
 from application.settings import load_settings
 from bench.database import scratch_database
 from bench.projections import table
@@ -182,6 +182,7 @@ def relay_messages(tiffin: Tiffin) -> list[tuple[str, Any]]:
     logs = {"Restaurants": tiffin.restaurants, "Ordering": tiffin.ordering}
     logs |= {"Payments": tiffin.payments, "Deliveries": tiffin.deliveries}
     messages = []
+    published_as = contracts_by_event()
     for name, app in logs.items():
         after = 0
         while batch := app.recorder.select_notifications(
@@ -189,8 +190,7 @@ def relay_messages(tiffin: Tiffin) -> list[tuple[str, Any]]:
         ):
             for notification in batch:
                 event = app.mapper.to_domain_event(notification)
-                contract = CONTRACTS.get(type(event).__qualname__)
-                if contract is not None:
+                for contract in published_as.get(type(event).__qualname__, []):
                     published = integration_event(name, contract, event)
                     messages.append(("raw." + published.topic, kafka_message(published)))
             after = batch[-1].id

@@ -9,7 +9,8 @@ import asyncio
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,14 @@ from adapters.kafka_publisher import KafkaPublisher, cluster_report
 from adapters.kafka_relay import RelayWriter, relay_projection
 from application.backoff import BackingOff
 from application.integration_docs import documents
-from application.integration_events import CONTEXT_TOPICS, CONTRACTS
+from application.integration_events import (
+    CONTEXT_TOPICS,
+    CONTRACTS,
+    Contract,
+    Data,
+    contracts_by_event,
+    integration_event,
+)
 from application.settings import load_settings
 from bench.kafka_mock import MockKafka
 from cli.main import main
@@ -39,7 +47,7 @@ WITHIN_SECONDS = 20.0
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "events"  # the checked-in contract
 SCHEMAS = {
     c.type: jsonschema_rs.validator_for(json.loads((DOCS / f"{c.type}.json").read_text()))
-    for c in CONTRACTS.values()
+    for c in CONTRACTS
 }
 
 
@@ -77,22 +85,18 @@ def some_history(tiffin: Tiffin) -> None:
     saga.stop()
 
 
-def public_events(tiffin: Tiffin) -> list[tuple[str, str, str]]:
+def public_events(
+    tiffin: Tiffin, contracts: Sequence[Contract] = CONTRACTS
+) -> list[tuple[str, str, str]]:
     """(id, type, subject) of every event the relay should publish, in each log's order."""
     expected = []
+    published_as = contracts_by_event(contracts)
     for app in tiffin.apps():
         for notification in app.recorder.select_notifications(start=1, limit=10_000):
             event = app.mapper.to_domain_event(notification)
-            contract = CONTRACTS.get(type(event).__qualname__)
-            if contract is not None:
-                subject = str(event.originator_id)
-                expected.append(
-                    (
-                        f"{app.name.lower()}:{subject}:{event.originator_version}",
-                        contract.type,
-                        subject,
-                    )
-                )
+            for contract in published_as.get(type(event).__qualname__, []):
+                published = integration_event(app.name, contract, event)
+                expected.append((published.id, published.type, published.subject))
     return expected
 
 
@@ -226,7 +230,7 @@ def test_a_broker_outage_loses_nothing_and_the_relay_resumes_from_its_position(
     assert relay.failures == 0
 
 
-CONTRACTS_BY_TYPE = {c.type: c for c in CONTRACTS.values()}
+CONTRACTS_BY_TYPE = {c.type: c for c in CONTRACTS}
 
 
 def test_readiness_reports_the_cluster_without_failing_when_it_is_down(
@@ -300,3 +304,37 @@ def test_tiffin_events_tail_prints_the_topic_events_one_json_line_each(
     ]
     assert all({"partition", "offset", "id", "data"} <= set(line) for line in lines)
     assert "4 event(s)" in err
+
+
+class OrderAcceptedV2(Data):  # a breaking change: the minutes become a promised time
+    order_id: str
+    ready_by: str
+
+
+def test_a_breaking_change_publishes_v2_beside_v1_each_under_its_own_id(
+    tiffin: Tiffin, kafka: MockKafka
+) -> None:
+    def accepted_v2(e: Any) -> dict[str, Any]:
+        ready_by = e.timestamp + timedelta(minutes=e.prep_minutes)
+        return {"order_id": str(e.originator_id), "ready_by": ready_by.isoformat()}
+
+    v1 = next(c for c in CONTRACTS if c.domain_event == "Order.Accepted")
+    v2 = Contract("Order.Accepted", "order.accepted", 2, "orders", OrderAcceptedV2, accepted_v2)
+    both = (*CONTRACTS, v2)
+    some_history(tiffin)
+    projection = relay_projection(both)
+    writer = RelayWriter(tiffin.views(), projection, tiffin.kafka_publisher())
+    Projector(projection, leaders_of(tiffin, projection), writer).run_once()
+
+    expected = public_events(tiffin, both)
+    messages = consumed(kafka, len(expected))
+    accepted = {m["type"]: m for m in messages if m["type"].startswith("tiffin.order.accepted")}
+
+    assert sorted(accepted) == [v1.type, "tiffin.order.accepted.v2"]
+    old, new = accepted[v1.type], accepted["tiffin.order.accepted.v2"]
+    assert new["id"] == old["id"] + ":v2", "a consumer deduping by id keeps both"
+    assert new["subject"] == old["subject"]
+    assert new["_partition"] == old["_partition"], "one aggregate, one partition"
+    assert set(new["data"]) == {"order_id", "ready_by"}
+    assert old["data"]["prep_minutes"] == 10
+    assert sorted(m["id"] for m in messages) == sorted(e[0] for e in expected)
