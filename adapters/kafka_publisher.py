@@ -118,6 +118,7 @@ class KafkaPublisher:
         self._loop = LoopThread("kafka-publisher")
         self._producer: AIOKafkaProducer | None = None
         self._starting = asyncio.Lock()
+        self._sending: set[asyncio.Task[None]] = set()  # offered messages on their way
 
     def offer(self, event: IntegrationEvent) -> bool:
         """Sends the event without waiting for it (a courier's ping): False, and nothing
@@ -131,6 +132,9 @@ class KafkaPublisher:
         return True
 
     async def _send_soon(self, topic: str, message: Any) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._sending.add(task)
         try:
             producer = await self._started()
             headers = list(message.headers.items())
@@ -141,6 +145,8 @@ class KafkaPublisher:
             self.offers_lost += 1
             log.warning("a message to %s was not sent: %r", topic, error)
         finally:
+            if task is not None:
+                self._sending.discard(task)
             with self._pending_lock:
                 self._pending -= 1
 
@@ -226,10 +232,14 @@ class KafkaPublisher:
         self._loop.close(self.timeout_seconds)
 
     async def _shutdown(self) -> None:
-        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in others:  # sends still waiting for a cluster that is not there
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
+        """Lets the sends on their way finish (half the timeout at most), drops those that
+        cannot, then stops the producer, which sends what it still holds."""
+        sending = list(self._sending)
+        if sending:
+            _, stuck = await asyncio.wait(sending, timeout=self.timeout_seconds / 2)
+            for task in stuck:  # waiting for a cluster that is not there
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
         await self._stop()
 
 

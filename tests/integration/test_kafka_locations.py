@@ -141,3 +141,16 @@ def test_the_consumer_lag_metric_counts_pings_not_committed_yet(tiffin: Tiffin) 
     poll_until(look, within=WITHIN_SECONDS, what="a lag of 7", every=0.05)
     consume(tiffin.location_consumer(), 7)
     assert value() == 0
+
+
+def test_closing_the_producer_sends_what_it_holds_first(tiffin: Tiffin) -> None:
+    """What SIGTERM does (the platform closes its producer): pings handed over just before are
+    flushed, not lost."""
+    publisher = KafkaPublisher(kafka_connection(tiffin.settings), PREFIX, timeout_seconds=10)
+    feed = LocationFeed(tiffin.locations, publisher)
+    for second in range(100):
+        feed.record(ping("c7", second, 12.9 + second / 1000))
+    publisher.close()
+
+    consume(tiffin.location_consumer(), 100)
+    assert tiffin.locations.latest(["c7"])["c7"].location.lat == 12.999
