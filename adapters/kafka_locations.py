@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 
-from adapters.kafka_publisher import BrokerUnavailable, KafkaConnection, KafkaPublisher
+from adapters.kafka_publisher import BrokerUnavailable, KafkaConnection, KafkaPublisher, started
 from adapters.loop_thread import LoopThread
 from application.integration_events import (
     LOCATION_TYPE,
@@ -40,9 +40,15 @@ from domain.values import Location
 NAME = "courier-locations"
 PINGS_DROPPED = Counter(
     "tiffin_location_pings_dropped",
-    "Courier location pings dropped because the Kafka producer's buffer was full",
+    "Courier location pings dropped: the Kafka producer's buffer was full, or the cluster"
+    " could not be reached to send them",
 )
 BATCH = 500
+
+
+def locations_topic_and_group(topic_prefix: str) -> tuple[str, str]:
+    """The pings' topic, and the consumer group that applies them."""
+    return topic_prefix + LOCATIONS_TOPIC, f"{topic_prefix}locations"
 
 
 class LocationFeed:
@@ -53,7 +59,7 @@ class LocationFeed:
         self.publisher = publisher
 
     def record(self, position: CourierPosition) -> None:
-        if not self.publisher.offer(_ping_event(position)):
+        if not self.publisher.offer(_ping_event(position), lost=PINGS_DROPPED.inc):
             PINGS_DROPPED.inc()
 
     def latest(self, courier_ids: Iterable[str]) -> dict[str, CourierPosition]:
@@ -91,8 +97,7 @@ class LocationConsumer:
         wait_ms: int = 100,
     ) -> None:
         self.connection = connection
-        self.topic = topic_prefix + LOCATIONS_TOPIC
-        self.group = f"{topic_prefix}locations"
+        self.topic, self.group = locations_topic_and_group(topic_prefix)
         self.store = store
         self.wait_ms = wait_ms
         self._loop = LoopThread("kafka-locations")
@@ -125,12 +130,7 @@ class LocationConsumer:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
             )
-            try:
-                await consumer.start()
-            except KafkaError as error:
-                await consumer.stop()
-                raise BrokerUnavailable(f"Kafka: {error!r}") from error
-            self._consumer = consumer
+            self._consumer = await started(consumer)
         return self._consumer
 
     async def _stop(self) -> None:
@@ -160,8 +160,7 @@ class LocationsLag:
         self, connection: KafkaConnection, topic_prefix: str, every_seconds: float = 10.0
     ) -> None:
         self.connection = connection
-        self.topic = topic_prefix + LOCATIONS_TOPIC
-        self.group = f"{topic_prefix}locations"
+        self.topic, self.group = locations_topic_and_group(topic_prefix)
         self.every_seconds = every_seconds
         self._asked_at = -every_seconds
         self._lag: int | None = None

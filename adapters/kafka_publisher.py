@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC
@@ -111,7 +111,6 @@ class KafkaPublisher:
         self.max_pending = max_pending
         self._pending = 0
         self._pending_lock = threading.Lock()
-        self.offers_lost = 0  # offered, then not sent (the cluster could not be reached)
         self.max_request_bytes = max_request_bytes
         self.topic_prefix = topic_prefix
         self.timeout_seconds = timeout_seconds
@@ -120,29 +119,26 @@ class KafkaPublisher:
         self._starting = asyncio.Lock()
         self._sending: set[asyncio.Task[None]] = set()  # offered messages on their way
 
-    def offer(self, event: IntegrationEvent) -> bool:
+    def offer(self, event: IntegrationEvent, lost: Callable[[], None]) -> bool:
         """Sends the event without waiting for it (a courier's ping): False, and nothing
-        sent, when ``max_pending`` are still on their way (the buffer is full)."""
+        sent, when ``max_pending`` are still on their way (the buffer is full); ``lost`` is
+        called if it cannot be sent after all (the cluster cannot be reached)."""
         with self._pending_lock:
             if self._pending >= self.max_pending:
                 return False
             self._pending += 1
         message = kafka_message(event)
-        self._loop.submit(self._send_soon(self.topic_prefix + event.topic, message))
+        self._loop.submit(self._send_soon(self.topic_prefix + event.topic, message, lost))
         return True
 
-    async def _send_soon(self, topic: str, message: Any) -> None:
+    async def _send_soon(self, topic: str, message: KafkaMessage, lost: Callable[[], None]) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._sending.add(task)
         try:
-            producer = await self._started()
-            headers = list(message.headers.items())
-            await producer.send(
-                topic, value=message.value, key=_bytes(message.key), headers=headers
-            )
+            await _sent(await self._started(), topic, message)
         except (KafkaError, BrokerUnavailable) as error:
-            self.offers_lost += 1
+            lost()
             log.warning("a message to %s was not sent: %r", topic, error)
         finally:
             if task is not None:
@@ -166,18 +162,10 @@ class KafkaPublisher:
                 f" {self.timeout_seconds:g} s"
             ) from None
 
-    async def _send(self, messages: Sequence[tuple[str, Any]]) -> None:
+    async def _send(self, messages: Sequence[tuple[str, KafkaMessage]]) -> None:
         producer = await self._started()
         try:
-            sent = [
-                await producer.send(
-                    topic,
-                    value=message.value,
-                    key=_bytes(message.key),
-                    headers=list(message.headers.items()),
-                )
-                for topic, message in messages
-            ]
+            sent = [await _sent(producer, topic, message) for topic, message in messages]
             await asyncio.gather(*sent)
         except KafkaError as error:
             if getattr(error, "retriable", False) or "connect" in str(error).lower():
@@ -198,12 +186,7 @@ class KafkaPublisher:
                 client_id="tiffin-relay",
                 max_request_size=self.max_request_bytes,
             )
-            try:
-                await producer.start()
-            except KafkaError as error:
-                await producer.stop()
-                raise BrokerUnavailable(f"Kafka: {error!r}") from error
-            self._producer = producer
+            self._producer = await started(producer)
         return self._producer
 
     async def _stop(self) -> None:
@@ -243,8 +226,21 @@ class KafkaPublisher:
         await self._stop()
 
 
-def _bytes(key: str | bytes | None) -> bytes | None:
-    return key.encode() if isinstance(key, str) else key
+async def started(client: Any) -> Any:
+    """An aiokafka producer or consumer, started; ``BrokerUnavailable`` if it cannot be."""
+    try:
+        await client.start()
+    except KafkaError as error:
+        await client.stop()
+        raise BrokerUnavailable(f"Kafka: {error!r}") from error
+    return client
+
+
+async def _sent(producer: AIOKafkaProducer, topic: str, message: KafkaMessage) -> Any:
+    """Hands the message to the producer; the future of the cluster's acknowledgement."""
+    key = message.key.encode() if isinstance(message.key, str) else message.key
+    headers = list(message.headers.items())
+    return await producer.send(topic, value=message.value, key=key, headers=headers)
 
 
 def cluster_report(connection: KafkaConnection, timeout_seconds: float = 2.0) -> str:

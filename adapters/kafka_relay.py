@@ -23,18 +23,12 @@ from application.integration_events import (
     contracts_by_event,
     integration_event,
 )
+from domain.topics import LOG_OF_AGGREGATE
 from projections.projector import Apply, Changes, Parked, Projection
 from projections.sql_views import SqlViews
 from projections.views import SqlDatabase
 
 NAME = "kafka-relay"
-LOG_OF_AGGREGATE = {  # which application's log records the aggregate's events
-    "Restaurant": "Restaurants",
-    "Order": "Ordering",
-    "Payment": "Payments",
-    "Delivery": "Deliveries",
-    "Courier": "Deliveries",
-}
 
 
 class Publisher(Protocol):

@@ -237,8 +237,8 @@ def integration_event(application: str, contract: Contract, event: Any) -> Integ
 
 
 def location_data(courier_id: str, lat: float, lng: float) -> dict[str, Any]:
-    """A courier location ping's data (``LOCATION_TYPE``)."""
-    return CourierLocation(courier_id=courier_id, lat=lat, lng=lng).model_dump(mode="json")
+    """A courier location ping's data (``LOCATION_TYPE``, shaped as ``CourierLocation``)."""
+    return {"courier_id": courier_id, "lat": lat, "lng": lng}
 
 
 def _amount(money: Money) -> dict[str, str]:

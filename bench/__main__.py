@@ -11,11 +11,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.database import scratch_database
+from bench.database import add_server_url, scratch_database
 from bench.report import table, write_json
 from bench.suite import progress, run
-
-DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,12 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--seconds", type=float, default=5.0, help="time per row (max 20)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 0.5 s per row")
-    parser.add_argument(
-        "--server-url",
-        default=os.environ.get("TIFFIN_BENCH_SERVER_URL", DEFAULT_SERVER),
-        help="PostgreSQL server to create the scratch database on "
-        "(default: $TIFFIN_BENCH_SERVER_URL or %(default)s)",
-    )
+    add_server_url(parser)
     return parser
 
 

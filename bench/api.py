@@ -32,11 +32,10 @@ from bench.api_drive import Load
 from bench.api_load import Plan, Step
 from bench.api_report import rows_of, table
 from bench.api_server import ApiStack, api_stack
-from bench.database import scratch_database
+from bench.database import add_server_url, scratch_database
 from bench.report import write_json
 from bench.suite import Row
 
-DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 Say = Callable[[str], None]
 
@@ -60,12 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also measure the httpx client on HTTP/1.1 and one QUIC connection shared by "
         "every client on HTTP/3",
     )
-    parser.add_argument(
-        "--server-url",
-        default=os.environ.get("TIFFIN_BENCH_SERVER_URL", DEFAULT_SERVER),
-        help="PostgreSQL server for the scratch database (default: $TIFFIN_BENCH_SERVER_URL "
-        "or %(default)s)",
-    )
+    add_server_url(parser)
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("TIFFIN_BENCH_REDIS_URL", DEFAULT_REDIS),

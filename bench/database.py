@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from uuid import uuid4
 
 import psycopg
 from psycopg import sql
+
+DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def add_server_url(parser: argparse.ArgumentParser) -> None:
+    """The PostgreSQL server a benchmark makes its scratch database on."""
+    parser.add_argument(
+        "--server-url",
+        default=os.environ.get("TIFFIN_BENCH_SERVER_URL", DEFAULT_SERVER),
+        help="PostgreSQL server to create the scratch database on "
+        "(default: $TIFFIN_BENCH_SERVER_URL or %(default)s)",
+    )
 
 
 @contextmanager

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import random
 import sys
 import tempfile
@@ -34,20 +33,21 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from application.integration_events import CONTEXT_TOPICS, contracts_by_event, integration_event
+from application.integration_events import CONTEXT_TOPICS, IntegrationEvent
 from application.settings import load_settings
-from bench.database import scratch_database
+from bench.database import add_server_url, scratch_database
 from bench.projections import table
 from bench.report import write_json
 from bench.seed import BENGALURU, open_restaurants, seed_orders
 from bench.suite import Row
 from domain.order import DeliveryAddress
 from domain.restaurant import LineRequest, Restaurant
+from domain.topics import event_topic
 from domain.values import Cause, Role
+from projections.projector import Projection
 from wiring.bootstrap import Tiffin, bootstrap, kafka_message
-from wiring.workers import KAFKA_RELAY, kafka_relay, projector
+from wiring.workers import KAFKA_RELAY, kafka_relay, leaders_of, projector
 
-DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 PREFIX = "bench."
 BATCH = 500
 PLACED = "tiffin.order.placed.v1"
@@ -69,11 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--bootstrap-servers", help="a cluster to use (default: librdkafka's mock cluster)"
     )
-    parser.add_argument(
-        "--server-url",
-        default=os.environ.get("TIFFIN_BENCH_SERVER_URL", DEFAULT_SERVER),
-        help="PostgreSQL server for the scratch database (default %(default)s)",
-    )
+    add_server_url(parser)
     return parser
 
 
@@ -179,22 +175,25 @@ def timed(work: Any) -> float:
 
 def relay_messages(tiffin: Tiffin) -> list[tuple[str, Any]]:
     """(topic, Kafka message) of every public event of the logs, as the relay makes them."""
-    logs = {"Restaurants": tiffin.restaurants, "Ordering": tiffin.ordering}
-    logs |= {"Payments": tiffin.payments, "Deliveries": tiffin.deliveries}
-    messages = []
-    published_as = contracts_by_event()
-    for name, app in logs.items():
+    relay = projector(tiffin, tiffin.views(), KAFKA_RELAY)
+    events = published_events(tiffin, relay.projection)
+    return [("raw." + event.topic, kafka_message(event)) for event in events]
+
+
+def published_events(tiffin: Tiffin, projection: Projection) -> list[IntegrationEvent]:
+    """What the relay's ``projection`` makes of every event of its logs, in each log's order."""
+    published: list[IntegrationEvent] = []
+    topics = [event_topic(name) for name in projection.appliers]
+    for app in leaders_of(tiffin, projection):
         after = 0
         while batch := app.recorder.select_notifications(
-            start=after, limit=BATCH, inclusive_of_start=False
+            start=after, limit=BATCH, topics=topics, inclusive_of_start=False
         ):
             for notification in batch:
                 event = app.mapper.to_domain_event(notification)
-                for contract in published_as.get(type(event).__qualname__, []):
-                    published = integration_event(name, contract, event)
-                    messages.append(("raw." + published.topic, kafka_message(published)))
+                projection.appliers[type(event).__qualname__](published, event)
             after = batch[-1].id
-    return messages
+    return published
 
 
 async def produce(servers: str, messages: Sequence[tuple[str, Any]]) -> None:

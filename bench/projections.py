@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from application.settings import load_settings
-from bench.database import scratch_database
+from bench.database import add_server_url, scratch_database
 from bench.lag import measure_lag
 from bench.rebuild import Rebuild, measure_reading, measure_rebuild, reading_of, rebuilt
 from bench.report import write_json
@@ -29,7 +29,6 @@ from bench.suite import Row
 from projections.registry import EVERY_VIEW, HOT_VIEWS
 from wiring.bootstrap import Tiffin, bootstrap
 
-DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 REBUILD_TARGET = 50_000  # events/s (issue 5)
 LAG_P99_TARGET_MS = 100.0
 DEFAULT_POLL = 0.2  # TIFFIN_WORKER_POLL_SECONDS' default
@@ -80,12 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a smoke run: 3,000 events, 2 s under a load of 200 events/s",
     )
-    parser.add_argument(
-        "--server-url",
-        default=os.environ.get("TIFFIN_BENCH_SERVER_URL", DEFAULT_SERVER),
-        help="PostgreSQL server to create the scratch database on "
-        "(default: $TIFFIN_BENCH_SERVER_URL or %(default)s)",
-    )
+    add_server_url(parser)
     return parser
 
 

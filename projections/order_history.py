@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.topics import LOG_OF_AGGREGATE
 from projections.projector import Apply, Projection
 from projections.sql_helpers import upsert
 from projections.views import Run
@@ -23,7 +24,6 @@ TABLES = (
     " actor_role TEXT NOT NULL, correlation_id TEXT NOT NULL,"
     " PRIMARY KEY (order_id, stream, version))",
 )
-LEADERS = {"Order": "Ordering", "Payment": "Payments", "Delivery": "Deliveries"}  # their logs
 EVENTS = {
     "Order": (
         "Placed",
@@ -54,7 +54,7 @@ EVENTS = {
 def _indexing(aggregate: str) -> Apply:
     """Indexes an event of this kind of aggregate under its order: the order's own events are
     its stream, its payment's and its delivery's carry ``order_id``."""
-    leader = LEADERS[aggregate]
+    leader = LOG_OF_AGGREGATE[aggregate]
 
     def apply(run: Run, event: Any) -> None:
         order_id = event.originator_id if aggregate == "Order" else event.order_id

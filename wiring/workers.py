@@ -25,6 +25,7 @@ from application.runtime import SAGA, Component, Leadership, Runtime, SagaStep
 from application.settings import Settings
 from application.webhook_inbox import QUEUE as INBOX
 from application.work import EventChanges, WorkQueue
+from domain.topics import LOG_OF_AGGREGATE
 
 if TYPE_CHECKING:
     from wiring.bootstrap import Tiffin
@@ -78,16 +79,10 @@ def live_view(tiffin: Tiffin, views: SqlDatabase, name: str) -> Rebuildable:
 
 def leaders_of(tiffin: Tiffin, projection: Projection) -> list[Application[Any]]:
     """The applications whose logs hold the projection's events, in a fixed order."""
-    log_of = {
-        "Restaurant": tiffin.restaurants,
-        "Order": tiffin.ordering,
-        "Payment": tiffin.payments,
-        "Delivery": tiffin.deliveries,
-        "Courier": tiffin.deliveries,
-    }
+    apps = {app.name: app for app in tiffin.apps()}
     leaders: list[Application[Any]] = []
     for event in projection.appliers:
-        app = log_of[event.split(".")[0]]
+        app = apps[LOG_OF_AGGREGATE[event.split(".")[0]]]
         if app not in leaders:
             leaders.append(app)
     return leaders

@@ -40,7 +40,7 @@ from application.identity import Identity
 from domain.errors import UnknownMenuItem
 from domain.values import Location, Role
 from projections.catalogue import CatalogueRestaurant
-from projections.personal import Personal, lookups
+from projections.personal import lookups
 from projections.restaurant_queue import open_orders
 
 router = APIRouter(prefix="/v1/restaurants", tags=["restaurants"])
@@ -106,16 +106,16 @@ async def list_restaurants(
     page = found[start : start + limit]
     more = start + limit < len(found)
     return {
-        "items": [_listed(r, caller, personal) for r in page],
+        "items": [_listed(r, caller, lookups(personal, caller.subject)) for r in page],
         "next_cursor": str(start + limit) if more else None,
     }
 
 
-def _listed(restaurant: CatalogueRestaurant, caller: Identity, personal: Personal) -> Any:
+def _listed(restaurant: CatalogueRestaurant, caller: Identity, callers_ids: list[str]) -> Any:
     """A catalogue row as a caller sees it: the catalogue keeps its owner's pseudonym, and
-    the owner sees their own id."""
+    the owner (whose ``lookups`` are ``callers_ids``) sees their own id."""
     listed = restaurant_out(restaurant, restaurant.menu)
-    if restaurant.owner_id in lookups(personal, caller.subject):
+    if restaurant.owner_id in callers_ids:
         listed["owner_id"] = caller.subject
     return listed
 
@@ -143,7 +143,7 @@ async def get_restaurant(
     found = await run_in_threadpool(catalogue.restaurant, restaurant_id)
     if found is None:
         raise ApiProblem(404, f"no restaurant with id {restaurant_id}")
-    return _listed(found, caller, personal)
+    return _listed(found, caller, lookups(personal, caller.subject))
 
 
 @router.put("/{restaurant_id}/status", response_model=RestaurantPublic)

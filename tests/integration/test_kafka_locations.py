@@ -6,17 +6,19 @@ buffer drops pings and counts them instead of blocking the request."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jsonschema_rs
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from adapters.kafka_locations import PINGS_DROPPED, LocationConsumer, LocationFeed, LocationsLag
 from adapters.kafka_publisher import KafkaConnection, KafkaPublisher
-from application.integration_events import LOCATIONS_TOPIC
+from application.integration_events import LOCATION_TYPE, LOCATIONS_TOPIC, location_data
 from application.locations import CourierPosition
 from application.settings import load_settings
 from bench.kafka_mock import MockKafka
@@ -154,3 +156,10 @@ def test_closing_the_producer_sends_what_it_holds_first(tiffin: Tiffin) -> None:
 
     consume(tiffin.location_consumer(), 100)
     assert tiffin.locations.latest(["c7"])["c7"].location.lat == 12.999
+
+
+def test_a_ping_is_what_its_checked_in_schema_says() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "events"
+    schema = json.loads((docs / f"{LOCATION_TYPE}.json").read_text())
+
+    jsonschema_rs.validator_for(schema).validate(location_data("courier-1", 12.97, 77.59))

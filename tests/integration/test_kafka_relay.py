@@ -29,10 +29,9 @@ from application.integration_events import (
     CONTRACTS,
     Contract,
     Data,
-    contracts_by_event,
-    integration_event,
 )
 from application.settings import load_settings
+from bench.kafka import published_events
 from bench.kafka_mock import MockKafka
 from cli.main import main
 from domain.values import Role
@@ -89,15 +88,8 @@ def public_events(
     tiffin: Tiffin, contracts: Sequence[Contract] = CONTRACTS
 ) -> list[tuple[str, str, str]]:
     """(id, type, subject) of every event the relay should publish, in each log's order."""
-    expected = []
-    published_as = contracts_by_event(contracts)
-    for app in tiffin.apps():
-        for notification in app.recorder.select_notifications(start=1, limit=10_000):
-            event = app.mapper.to_domain_event(notification)
-            for contract in published_as.get(type(event).__qualname__, []):
-                published = integration_event(app.name, contract, event)
-                expected.append((published.id, published.type, published.subject))
-    return expected
+    published = published_events(tiffin, relay_projection(contracts))
+    return [(event.id, event.type, event.subject) for event in published]
 
 
 def consumed(kafka: MockKafka, count: int) -> list[dict[str, Any]]:
