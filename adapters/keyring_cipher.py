@@ -11,6 +11,7 @@ earlier release keeps working, and is encrypted forward.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import zlib
@@ -95,8 +96,13 @@ class KeyringPersonal:
             raise ValueError("a keyring needs at least one key")
         self._pseudonym_key = _derived(secrets[-1], b"tiffin view pseudonyms", 32)
         self._sealers = [AESSIV(_derived(secret, b"tiffin view text", 64)) for secret in secrets]
+        # The same people act again and again (a rebuild meets each customer many times).
+        self._pseudonyms = functools.lru_cache(maxsize=65_536)(self._pseudonym_of)
 
     def pseudonym(self, person: str) -> str:
+        return self._pseudonyms(person)
+
+    def _pseudonym_of(self, person: str) -> str:
         digest = hmac.new(self._pseudonym_key, person.encode(), hashlib.sha256).hexdigest()
         return PSEUDONYM + digest[:32]
 
