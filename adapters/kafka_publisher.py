@@ -11,20 +11,22 @@ within ``timeout_seconds`` (the batch is sent again later, with the same ids) or
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaClient, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 from cloudevents.core.bindings.kafka import KafkaMessage
 
+from adapters.kafka_batches import fields_of, send_batches
 from adapters.loop_thread import LoopThread
 from application.integration_events import IntegrationEvent
 
@@ -69,31 +71,52 @@ class KafkaConnection:
         return options
 
 
-def attributes_of(event: IntegrationEvent) -> dict[str, Any]:
-    """The CloudEvents 1.0 context attributes of an event (its extensions included)."""
-    return {
+def kafka_message(event: IntegrationEvent) -> KafkaMessage:
+    """The Kafka message of an event: its CloudEvent in structured mode (JSON), keyed by its
+    subject. Written directly (orjson) rather than through the SDK's objects, which cost the
+    relay more than sending does; the tests read every message back with the SDK
+    (``from_structured``)."""
+    envelope = {
         "specversion": "1.0",
         "id": event.id,
         "source": event.source,
         "type": event.type,
         "subject": event.subject,
-        "time": event.time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "time": event.time.astimezone(UTC),  # RFC 3339, "Z" (OPT_UTC_Z)
         "datacontenttype": DATACONTENTTYPE,
         "dataschema": event.dataschema,
-        "partitionkey": event.subject,
-        "correlationid": event.correlation_id,
+        "partitionkey": event.subject,  # the CloudEvents Kafka binding's key attribute
+        "correlationid": event.correlation_id,  # extensions
         "actor": event.actor,
         "actorrole": event.actor_role,
+        "data": event.data,
     }
-
-
-def kafka_message(event: IntegrationEvent) -> KafkaMessage:
-    """The Kafka message of an event: its CloudEvent in structured mode (JSON), keyed by its
-    subject. Written directly rather than through the SDK's objects, which cost the relay more
-    than sending does; the tests read every message back with the SDK (``from_structured``)."""
-    envelope = {**attributes_of(event), "data": event.data}
-    value = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+    value = orjson.dumps(envelope, option=orjson.OPT_UTC_Z)
     return KafkaMessage(headers=HEADERS, key=event.subject, value=value)
+
+
+class Acknowledgement:
+    """The cluster's acknowledgement of a batch handed to the producer."""
+
+    def __init__(self, publisher: KafkaPublisher, done: Future[None] | None, count: int) -> None:
+        self.publisher = publisher
+        self.done = done
+        self.count = count
+
+    def wait(self) -> None:
+        """Returns once every event of the batch is acknowledged; ``BrokerUnavailable`` if
+        they are not within the publish timeout, ``Unpublishable`` for a message refused."""
+        if self.done is None:
+            return
+        try:
+            self.done.result(self.publisher.timeout_seconds)
+        except FutureTimeout:
+            self.done.cancel()
+            self.publisher.restart()
+            raise BrokerUnavailable(
+                f"Kafka did not acknowledge {self.count} event(s) within"
+                f" {self.publisher.timeout_seconds:g} s"
+            ) from None
 
 
 class KafkaPublisher:
@@ -148,25 +171,19 @@ class KafkaPublisher:
 
     def publish(self, events: Sequence[IntegrationEvent]) -> None:
         """Sends every event and returns once the cluster has acknowledged them all."""
-        if not events:
-            return
+        self.submit(events).wait()
+
+    def submit(self, events: Sequence[IntegrationEvent]) -> Acknowledgement:
+        """Hands the events to the producer and returns at once: the acknowledgement of them
+        all, to wait for (so the next batch is read while the cluster acknowledges this one)."""
         messages = [(self.topic_prefix + e.topic, kafka_message(e)) for e in events]
-        done = self._loop.submit(self._send(messages))
-        try:
-            done.result(self.timeout_seconds)
-        except FutureTimeout:
-            done.cancel()
-            self._restart()
-            raise BrokerUnavailable(
-                f"Kafka did not acknowledge {len(events)} event(s) within"
-                f" {self.timeout_seconds:g} s"
-            ) from None
+        done = self._loop.submit(self._send(messages)) if messages else None
+        return Acknowledgement(self, done, len(messages))
 
     async def _send(self, messages: Sequence[tuple[str, KafkaMessage]]) -> None:
         producer = await self._started()
         try:
-            sent = [await _sent(producer, topic, message) for topic, message in messages]
-            await asyncio.gather(*sent)
+            await asyncio.gather(*await send_batches(producer, messages, self.max_request_bytes))
         except KafkaError as error:
             if getattr(error, "retriable", False) or "connect" in str(error).lower():
                 await self._stop()
@@ -194,7 +211,7 @@ class KafkaPublisher:
         if producer is not None:
             await producer.stop()  # flushes what it holds
 
-    def _restart(self) -> None:
+    def restart(self) -> None:
         """Drops the producer after a batch timed out; the next batch starts a new one."""
         stopping = self._loop.submit(self._stop())
         try:
@@ -238,9 +255,8 @@ async def started(client: Any) -> Any:
 
 async def _sent(producer: AIOKafkaProducer, topic: str, message: KafkaMessage) -> Any:
     """Hands the message to the producer; the future of the cluster's acknowledgement."""
-    key = message.key.encode() if isinstance(message.key, str) else message.key
-    headers = list(message.headers.items())
-    return await producer.send(topic, value=message.value, key=key, headers=headers)
+    key, value, headers = fields_of(message)
+    return await producer.send(topic, value=value, key=key, headers=headers)
 
 
 def cluster_report(connection: KafkaConnection, timeout_seconds: float = 2.0) -> str:

@@ -12,6 +12,7 @@ event (``tiffin projections status``, ``tiffin projections retry kafka-relay``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eventsourcing.persistence import Notification
@@ -24,11 +25,17 @@ from application.integration_events import (
     integration_event,
 )
 from domain.topics import LOG_OF_AGGREGATE
-from projections.projector import Apply, Changes, Parked, Projection
+from projections.projector import Apply, Changes, Parked, PositionMoved, Projection
 from projections.sql_views import SqlViews
 from projections.views import SqlDatabase
 
 NAME = "kafka-relay"
+
+
+class Acknowledgement(Protocol):
+    def wait(self) -> None:
+        """Returns once the cluster has acknowledged every event of the batch."""
+        ...
 
 
 class Publisher(Protocol):
@@ -37,6 +44,24 @@ class Publisher(Protocol):
     def publish(self, events: Sequence[IntegrationEvent]) -> None:
         """Returns once the cluster has acknowledged every event."""
         ...
+
+    def submit(self, events: Sequence[IntegrationEvent]) -> Acknowledgement:
+        """Hands the events over and returns at once."""
+        ...
+
+
+class Resend(PositionMoved):
+    """A message of the batch sent before this one was refused: nothing of either is stored,
+    so the projector reads again from the stored position, and the writer then sends a batch
+    at a time, so the refused message is found in its own batch and parked."""
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    leader: str
+    after: int
+    up_to: int
+    acknowledgement: Acknowledgement
 
 
 def relay_projection(contracts: Sequence[Contract] = CONTRACTS) -> Projection:
@@ -54,7 +79,11 @@ def relay_projection(contracts: Sequence[Contract] = CONTRACTS) -> Projection:
 
 
 class RelayWriter:
-    """Publishes a batch, then moves the log's position (a ``ViewWriter``)."""
+    """Publishes a batch, then moves the log's position (a ``ViewWriter``), one batch ahead:
+    a batch is handed to the producer, then the batch before it is waited for and its position
+    stored, so the next batch is read and decoded while the cluster acknowledges this one.
+    ``flush`` (the projector's, at the end of each pass) waits for the last. A position is
+    stored only once its batch is acknowledged, in log order."""
 
     rebuild_batch = 500
 
@@ -62,21 +91,59 @@ class RelayWriter:
         self.positions = SqlViews(database, projection)
         self.publisher = publisher
         self.transient = (*SqlViews.transient, *publisher.transient)
+        self._in_flight: _InFlight | None = None
+        self._one_at_a_time = False  # after a refusal, until the end of the pass
 
     def position(self, leader: str) -> int:
+        if self._in_flight is not None and self._in_flight.leader == leader:
+            return self._in_flight.up_to  # the next batch follows the one on its way
         return self.positions.position(leader)
 
     def write(self, leader: str, after: int, up_to: int, changes: Changes) -> None:
-        self.publisher.publish(_events(changes))
+        events = _events(changes)
+        if self._one_at_a_time:
+            self._settle()
+            self.publisher.publish(events)  # a refusal now is this batch's own
+            self._store(leader, after, up_to)
+            return
+        acknowledgement = self.publisher.submit(events)
+        self._settle()  # if the batch before fails, this one is sent again after it
+        self._in_flight = _InFlight(leader, after, up_to, acknowledgement)
+
+    def flush(self) -> None:
+        """Waits for the batch on its way and stores its position (the end of a pass: the
+        next pass sends ahead again)."""
+        self._settle()
+        self._one_at_a_time = False
+
+    def _settle(self) -> None:
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return
+        try:
+            in_flight.acknowledgement.wait()
+        except self.publisher.transient:
+            raise
+        except Exception as error:
+            self._one_at_a_time = True
+            raise Resend(
+                f"{in_flight.leader}: a message after position {in_flight.after} was refused"
+                f" ({error!r}); sending again a batch at a time"
+            ) from error
+        self._store(in_flight.leader, in_flight.after, in_flight.up_to)
+
+    def _store(self, leader: str, after: int, up_to: int) -> None:
         self.positions.write(leader, after, up_to, _nothing)
 
     def park(self, leader: str, after: int, notification: Notification, error: str) -> None:
+        self._settle()
         self.positions.park(leader, after, notification, error)
 
     def parked(self) -> list[Parked]:
         return self.positions.parked()
 
     def unpark(self, parked: Parked, changes: Changes) -> None:
+        self._settle()
         self.publisher.publish(_events(changes))
         self.positions.unpark(parked, _nothing)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -189,16 +190,22 @@ class Contract:
     data: type[Data]
     build: Callable[[Any], dict[str, Any]]
 
-    @property
+    @cached_property
     def type(self) -> str:
         return f"{TYPE_PREFIX}{self.name}.v{self.version}"
 
-    @property
+    @cached_property
     def dataschema(self) -> str:
         return SCHEMA_URN + self.type
 
+    @cached_property
+    def id_suffix(self) -> str:
+        """What ends the ids of this version's events: nothing for v1, ``:v2`` for a v2
+        published beside it (so each version's event has an id of its own)."""
+        return f":v{self.version}" if self.version > 1 else ""
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class IntegrationEvent:
     """One integration event, before it is enveloped (CloudEvents) and sent."""
 
@@ -218,21 +225,20 @@ class IntegrationEvent:
 def integration_event(application: str, contract: Contract, event: Any) -> IntegrationEvent:
     """The integration event of a domain event of ``application``'s log."""
     cause: Cause = event.cause
-    data = contract.build(event)  # its shape is the contract's ``data`` (tested per message)
     subject = str(event.originator_id)
-    later = f":v{contract.version}" if contract.version > 1 else ""  # v2 beside v1: its own id
+    app = application.lower()
     return IntegrationEvent(
-        id=f"{application.lower()}:{subject}:{event.originator_version}{later}",
-        source=f"/tiffin/{application.lower()}",
-        type=contract.type,
-        topic=contract.topic,
-        subject=subject,
-        time=event.timestamp,
-        dataschema=contract.dataschema,
-        data=data,
-        correlation_id=cause.correlation_id,
-        actor=cause.actor_id,
-        actor_role=str(cause.role),
+        f"{app}:{subject}:{event.originator_version}{contract.id_suffix}",
+        f"/tiffin/{app}",
+        contract.type,
+        contract.topic,
+        subject,
+        event.timestamp,
+        contract.dataschema,
+        contract.build(event),  # its shape is the contract's ``data`` (tested per message)
+        cause.correlation_id,
+        cause.actor_id,
+        cause.role.value,
     )
 
 

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from application.kafka_topics import partition_overrides
+
 ENV_PREFIX = "TIFFIN_"
 CIPHER_KEY_SIZES = (16, 24, 32)
 CLIENT_VARIABLES = frozenset({"TIFFIN_TOKEN"})  # read by `tiffin call`, not a platform setting
@@ -47,6 +49,9 @@ class Settings(BaseSettings):
     kafka_sasl_password: str | None = None
     kafka_ssl_cafile: Path | None = None
     kafka_publish_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    kafka_partitions: int = Field(default=6, ge=1, le=10_000)  # `tiffin events topics`
+    kafka_topic_partitions: str = ""  # per topic: orders=24,courier-locations=12
+    kafka_replication_factor: int | None = Field(default=None, ge=1, le=32)  # None: min(3, brokers)
     host: str = "127.0.0.1"
     port: int = Field(default=8443, ge=1, le=65535)
     tls_cert: Path | None = None
@@ -106,6 +111,12 @@ class Settings(BaseSettings):
     @classmethod
     def _gateway_url(cls, url: str | None) -> str | None:
         return _require_scheme(url, ("http", "https"))
+
+    @field_validator("kafka_topic_partitions")
+    @classmethod
+    def _topic_partitions(cls, text: str) -> str:
+        partition_overrides(text)  # ValueError says what is wrong
+        return text
 
     @field_validator("event_cipher_key")
     @classmethod

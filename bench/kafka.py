@@ -6,14 +6,19 @@ everything in memory, so its figures are the platform's side, not a cluster's), 
 
 (s) seeding: orders through their lifecycle written through the applications;
 (a) raw produce: aiokafka's idempotent producer (``acks=all``) sending the very messages the
-    relay would send (the same CloudEvents, the same sizes), 500 at a time, the batch the relay
-    reads;
+    relay would send (the same CloudEvents, the same sizes) with ``send()``, 500 at a time (the
+    batch the relay reads), waiting for each batch's acknowledgements;
+(a2) the same messages through aiokafka's record batches (``create_batch``/``send_batch``), the
+    way the relay sends them: what sending alone costs the relay;
+(r) reading and decoding the same events from the logs, sending nothing: what every projector
+    pays before it does anything, and a bound on (b);
 (b) relay: the ``kafka-relay`` component publishing every public event of the logs from
     position 0 (reading, decoding, mapping, enveloping, sending, waiting for the acks, storing
-    positions), with its ratio to (a);
-(c) lag: a steady, open-loop load of placed orders while the relay runs in a thread: each
-    order's lag from its commit (the event's time) to the brokers' acknowledgement of the
-    batch that carried it.
+    positions), with its ratio to (a), (a2) and (r);
+(c) lag: ``tiffin worker --only kafka-relay`` in a process of its own while a writer process
+    issues the applications' commands open-loop at ``--rate`` events/s (``bench.lag``): each
+    command's lag from its commit until the relay's stored position covered it, which it moves
+    only once the brokers have acknowledged the batch.
 """
 
 from __future__ import annotations
@@ -21,13 +26,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import random
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,21 +38,19 @@ from aiokafka import AIOKafkaProducer
 from application.integration_events import CONTEXT_TOPICS, IntegrationEvent
 from application.settings import load_settings
 from bench.database import add_server_url, scratch_database
-from bench.projections import table
+from bench.lag import measure_lag
+from bench.projections import DEFAULT_POLL, table
+from bench.rebuild import measure_reading
 from bench.report import write_json
-from bench.seed import BENGALURU, open_restaurants, seed_orders
+from bench.seed import seed_orders
 from bench.suite import Row
-from domain.order import DeliveryAddress
-from domain.restaurant import LineRequest, Restaurant
 from domain.topics import event_topic
-from domain.values import Cause, Role
 from projections.projector import Projection
-from wiring.bootstrap import Tiffin, bootstrap, kafka_message
+from wiring.bootstrap import Tiffin, bootstrap, kafka_message, send_batches
 from wiring.workers import KAFKA_RELAY, kafka_relay, leaders_of, projector
 
 PREFIX = "bench."
 BATCH = 500
-PLACED = "tiffin.order.placed.v1"
 RATIO_TARGET = 0.5
 LAG_P99_TARGET_MS = 100.0
 
@@ -63,9 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--events", type=int, default=30_000, help="(default %(default)s)")
-    parser.add_argument("--rate", type=float, default=1000.0, help="orders/s (default 1000)")
+    parser.add_argument("--rate", type=float, default=1000.0, help="events/s (default 1000)")
     parser.add_argument("--lag-seconds", type=float, default=10.0, help="(default 10)")
-    parser.add_argument("--quick", action="store_true", help="3,000 events, 2 s at 200/s")
+    parser.add_argument("--quick", action="store_true", help="3,000 events, 3 s at 200/s")
     parser.add_argument(
         "--bootstrap-servers", help="a cluster to use (default: librdkafka's mock cluster)"
     )
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.quick:
-        args.events, args.rate, args.lag_seconds = 3_000, 200.0, 2.0
+        args.events, args.rate, args.lag_seconds = 3_000, 200.0, 3.0
 
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -121,6 +121,11 @@ def run(args: argparse.Namespace, database_url: str, servers: str, say: Any) -> 
             say("(a) raw produce of the relay's messages ...")
             messages = relay_messages(tiffin)
             raw_rate = len(messages) / timed(lambda: asyncio.run(produce(servers, messages)))
+            say("(a2) the same through record batches ...")
+            batched = len(messages) / timed(lambda: asyncio.run(produce_batches(servers, messages)))
+            say("(r) reading and decoding the same events, nothing sent ...")
+            reading = projector(tiffin, tiffin.views(), KAFKA_RELAY)
+            decoded = measure_reading(reading.leaders, reading.topics).per_second
             say("(b) the relay from position 0 ...")
             relay = kafka_relay(tiffin, tiffin.views())
             published = [0]
@@ -131,11 +136,23 @@ def run(args: argparse.Namespace, database_url: str, servers: str, say: Any) -> 
 
             seconds = timed(relay_all)
             relay_rate = published[0] / seconds
-            say(f"(c) lag at {args.rate:,.0f} orders/s for {args.lag_seconds:g} s ...")
-            lags, achieved = lag_under_load(tiffin, args.rate, args.lag_seconds)
+            say(f"(c) lag at {args.rate:,.0f} events/s for {args.lag_seconds:g} s ...")
+            kafka = {"TIFFIN_KAFKA_BOOTSTRAP_SERVERS": servers, "TIFFIN_KAFKA_TOPIC_PREFIX": PREFIX}
+            lag = measure_lag(
+                tiffin, KAFKA_RELAY, args.rate, args.lag_seconds, DEFAULT_POLL, say, environ=kafka
+            )
     rows = [
         Row("s", "seed: orders, lifecycles", None, seeded.per_second, "events/s"),
-        Row("a", "raw produce (aiokafka)", None, raw_rate, "msgs/s", extra={"msgs": len(messages)}),
+        Row(
+            "a",
+            "raw produce (aiokafka send())",
+            None,
+            raw_rate,
+            "msgs/s",
+            extra={"msgs": len(messages)},
+        ),
+        Row("a2", "raw produce (record batches)", None, batched, "msgs/s"),
+        Row("r", "read + decode the relay's events", None, decoded, "events/s"),
         Row(
             "b",
             "kafka-relay from position 0",
@@ -146,20 +163,24 @@ def run(args: argparse.Namespace, database_url: str, servers: str, say: Any) -> 
                 "events": published[0],
                 "ratio": round(relay_rate / raw_rate, 3),
                 "target": f">={RATIO_TARGET}",
+                "of_a2": round(relay_rate / batched, 3),
+                "of_r": round(relay_rate / decoded, 3),
             },
         ),
         Row(
             "c",
-            "commit -> broker ack lag",
+            "commit -> broker ack lag (worker process)",
             None,
-            achieved,
-            "orders/s",
-            percentile(lags, 0.50),
-            percentile(lags, 0.99),
+            lag.per_second,
+            "events/s",
+            lag.percentile(0.50),
+            lag.percentile(0.99),
             {
-                "max_ms": round(max(lags), 1) if lags else None,
-                "ratio": round(achieved / args.rate, 3),
-                "lagged": len(lags),
+                "max_ms": round(max(lag.lags_ms), 1) if lag.lags_ms else None,
+                "ratio": round(lag.per_second / args.rate, 3),
+                "commands": lag.commands,
+                "errors": lag.errors,
+                "uncovered": lag.uncovered,
                 "target": f"p99<={LAG_P99_TARGET_MS:g}ms",
             },
         ),
@@ -213,77 +234,13 @@ async def produce(servers: str, messages: Sequence[tuple[str, Any]]) -> None:
         await producer.stop()
 
 
-class AckTimes:
-    """The relay's publisher, noting each placed order's lag from its event's time (its
-    commit) to the brokers' acknowledgement of the batch holding it, in ms."""
-
-    def __init__(self, publisher: Any) -> None:
-        self.publisher = publisher
-        self.transient = publisher.transient
-        self.lags: list[float] = []
-
-    def publish(self, events: Sequence[Any]) -> None:
-        self.publisher.publish(events)
-        acked = time.time()
-        self.lags += [(acked - e.time.timestamp()) * 1000 for e in events if e.type == PLACED]
-
-
-def lag_under_load(tiffin: Tiffin, rate: float, seconds: float) -> tuple[list[float], float]:
-    """Places orders open-loop at ``rate`` for ``seconds`` while the relay runs in a thread:
-    each placed order's lag from commit to acknowledgement, in ms, and the rate achieved."""
-    kitchen = open_restaurants(tiffin, 1, random.Random(7))[0]  # noqa: S311 (test data)
-    relay = projector(tiffin, tiffin.views(), KAFKA_RELAY)
-    while relay.run_once():  # the kitchen's events first
-        pass
-    writer: Any = relay.writer  # the relay's writer: it publishes, then moves the positions
-    acks = AckTimes(writer.publisher)
-    writer.publisher = acks
-    stop = threading.Event()
-
-    def relaying() -> None:
-        while not stop.is_set():
-            if not relay.run_once():
-                stop.wait(0.001)
-
-    thread = threading.Thread(target=relaying)
-    thread.start()
-    count = int(rate * seconds)
-    began = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        for n in range(count):
-            delay = began + n / rate - time.perf_counter()
-            if delay > 0:
-                stop.wait(delay)
-            pool.submit(place, tiffin, kitchen, n)
-    achieved = count / (time.perf_counter() - began)
-    deadline = time.monotonic() + 30
-    while len(acks.lags) < count and time.monotonic() < deadline:
-        stop.wait(0.01)
-    stop.set()
-    thread.join()
-    return acks.lags, achieved
-
-
-def place(tiffin: Tiffin, kitchen: Restaurant, n: int) -> None:
-    customer = Cause(f"bench-customer-{n}", Role.CUSTOMER, f"bench-{n}")
-    item = next(iter(kitchen.menu))
-    tiffin.ordering.place_order(
-        customer_id=customer.actor_id,
-        restaurant_id=kitchen.id,
-        requests=[LineRequest(item, 1)],
-        delivery_address=ADDRESS,
-        payment_vpa="bench@okbank",
-        cause=customer,
-    )
-
-
-ADDRESS = DeliveryAddress(
-    line1="1 Residency Road", city="Bengaluru", postal_code="560025", location=BENGALURU
-)
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+async def produce_batches(servers: str, messages: Sequence[tuple[str, Any]]) -> None:
+    """The same, through record batches (the relay's way of sending)."""
+    producer = AIOKafkaProducer(bootstrap_servers=servers, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for start in range(0, len(messages), BATCH):
+            acks = await send_batches(producer, messages[start : start + BATCH], 1_048_576)
+            await asyncio.gather(*acks)
+    finally:
+        await producer.stop()

@@ -10,8 +10,8 @@ from typing import Any
 
 from application.integration_docs import documents
 from application.integration_events import CONTEXT_TOPICS, LOCATIONS_TOPIC
-from application.settings import load_settings
-from wiring.bootstrap import tail_topic
+from application.settings import ConfigurationError, load_settings
+from wiring.bootstrap import create_kafka_topics, kafka_topic_plan, tail_topic
 
 DOCS_DIR = Path("docs/events")
 
@@ -49,6 +49,28 @@ def tail_events(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def show_topics(arguments: argparse.Namespace) -> int:
+    """The planned topics; with ``--create``, made in the cluster where they are missing."""
+    settings = load_settings()
+    if not arguments.create:
+        for planned in kafka_topic_plan(settings):
+            print(f"{planned.name:<32} {planned.partitions:>5} partitions")
+        return 0
+    if settings.kafka_bootstrap_servers is None:
+        raise ConfigurationError("TIFFIN_KAFKA_BOOTSTRAP_SERVERS is not set: no cluster to use")
+    outcomes = create_kafka_topics(settings)
+    for outcome in outcomes:
+        planned = outcome.planned
+        note = (
+            f" (planned {planned.partitions}: left as it is)" if outcome.state == "differs" else ""
+        )
+        print(
+            f"{planned.name:<32} {outcome.state:<8} {outcome.partitions:>5} partitions,"
+            f" replication {outcome.replication}{note}"
+        )
+    return 1 if any(o.state == "differs" for o in outcomes) else 0
+
+
 def add_commands(commands: Any) -> None:
     events = commands.add_parser("events", help="integration events (Kafka): their contract")
     actions = events.add_subparsers(dest="action", required=True)
@@ -71,3 +93,14 @@ def add_commands(commands: Any) -> None:
     tail.add_argument("--group", help="read in this consumer group (committing what is shown)")
     tail.add_argument("--limit", type=int, help="stop after this many")
     tail.set_defaults(run=tail_events)
+    topics = actions.add_parser(
+        "topics",
+        help="the topics and their partitions; --create makes those the cluster lacks",
+        description="Lists each topic (TIFFIN_KAFKA_TOPIC_PREFIX and its name) with its "
+        "partition count (TIFFIN_KAFKA_PARTITIONS, or TIFFIN_KAFKA_TOPIC_PARTITIONS for one "
+        "topic). With --create, makes the missing ones in TIFFIN_KAFKA_BOOTSTRAP_SERVERS "
+        "(replication TIFFIN_KAFKA_REPLICATION_FACTOR, or 3, or fewer on a smaller cluster) "
+        "and reports the others; exits 1 if one exists with another partition count.",
+    )
+    topics.add_argument("--create", action="store_true", help="create the missing topics")
+    topics.set_defaults(run=show_topics)

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
@@ -80,6 +80,14 @@ class ViewWriter(Protocol):
         ...
 
 
+@runtime_checkable
+class Flushing(Protocol):
+    """A writer whose ``write`` may return before its batch is done (one ahead): ``flush``
+    finishes it, at the end of each pass."""
+
+    def flush(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Lag:
     """How far a projection is behind one application's log."""
@@ -125,14 +133,35 @@ class Projector:
         each: a bound for catching up under a constant stream of events), a batch of each in
         turn, so a busy log does not hold up the others; returns how many."""
         applied = 0
-        while True:
-            round_applied = sum(
-                self._next_batch(leader, None if up_to is None else up_to[leader.name])
-                for leader in self.leaders
-            )
-            if not round_applied:
-                return applied
-            applied += round_applied
+        try:
+            while True:
+                round_applied = sum(
+                    self._next_batch(leader, None if up_to is None else up_to[leader.name])
+                    for leader in self.leaders
+                )
+                applied += round_applied
+                if not round_applied and self._flushed():
+                    return applied
+        except BaseException:
+            self._flush_quietly()
+            raise
+
+    def _flushed(self) -> bool:
+        """A writer that keeps a batch on its way (the Kafka relay's) finishes it; False if it
+        could not store it after all (PositionMoved): then the pass reads again."""
+        if isinstance(self.writer, Flushing):
+            try:
+                self.writer.flush()
+            except PositionMoved:
+                return False
+        return True
+
+    def _flush_quietly(self) -> None:
+        try:
+            if isinstance(self.writer, Flushing):
+                self.writer.flush()
+        except Exception as error:  # the pass failed already: that error is the one raised
+            log.warning("%s: finishing the last batch failed too: %r", self.name, error)
 
     def heads(self) -> dict[str, int]:
         """Each leader's last notification id now."""

@@ -17,6 +17,8 @@ from redis import Redis
 from adapters.event_keys import event_keys
 from adapters.event_store import event_store_env
 from adapters.http_gateway import HttpUpiGateway
+from adapters.kafka_admin import TopicOutcome, ensure_topics
+from adapters.kafka_batches import send_batches as send_batches  # the relay's, for bench
 from adapters.kafka_locations import LocationConsumer
 from adapters.kafka_publisher import KafkaConnection, KafkaPublisher
 from adapters.kafka_publisher import kafka_message as kafka_message  # the relay's, for bench
@@ -32,6 +34,7 @@ from adapters.worker_health import SqlHealthBoard
 from application.circuit_breaker import CircuitBreaker
 from application.deliveries import Deliveries
 from application.gateway import GatewayUnavailable, GuardedGateway, UpiGateway
+from application.kafka_topics import PlannedTopic, topic_plan
 from application.locations import LocationStore
 from application.ordering import Ordering
 from application.payments import Merchant, Payments
@@ -224,6 +227,19 @@ def tail_topic(
     return tail(
         connection, name, from_beginning=from_beginning, group=group, limit=limit, show=show
     )
+
+
+def kafka_topic_plan(settings: Settings) -> list[PlannedTopic]:
+    """The topics the platform writes, with their partition counts (TIFFIN_KAFKA_*)."""
+    return topic_plan(
+        settings.kafka_topic_prefix, settings.kafka_partitions, settings.kafka_topic_partitions
+    )
+
+
+def create_kafka_topics(settings: Settings) -> list[TopicOutcome]:
+    """``tiffin events topics --create``: the planned topics the cluster lacks, created."""
+    plan = kafka_topic_plan(settings)
+    return ensure_topics(kafka_connection(settings), plan, settings.kafka_replication_factor)
 
 
 def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:

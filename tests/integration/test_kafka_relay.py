@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema_rs
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.partitioner import DefaultPartitioner
 from cloudevents.core.bindings.kafka import KafkaMessage, from_structured
 from cloudevents.core.formats.json import JSONFormat
 
@@ -37,7 +38,7 @@ from cli.main import main
 from domain.values import Role
 from projections.projector import Projector
 from tests.scenario import cause, courier_on_shift, delivered_and_cancelled, open_kitchen, place
-from wiring.bootstrap import Tiffin, bootstrap, kafka_connection
+from wiring.bootstrap import Tiffin, bootstrap, kafka_connection, kafka_topic_plan
 from wiring.workers import kafka_relay, leaders_of, projector
 
 PREFIX = "test."
@@ -50,11 +51,19 @@ SCHEMAS = {
 }
 
 
+TOPICS = {  # partitions: the orders topic has a count of its own
+    "TIFFIN_KAFKA_TOPIC_PREFIX": PREFIX,
+    "TIFFIN_KAFKA_PARTITIONS": str(PARTITIONS),
+    "TIFFIN_KAFKA_TOPIC_PARTITIONS": "orders=5",
+}
+
+
 @pytest.fixture
 def kafka() -> Iterator[MockKafka]:
+    """The cluster, with the planned topics made (the mock does not take CreateTopics)."""
     with MockKafka(brokers=1) as cluster:
-        for topic in CONTEXT_TOPICS:
-            cluster.create_topic(PREFIX + topic, partitions=PARTITIONS)
+        for planned in kafka_topic_plan(load_settings(TOPICS)):
+            cluster.create_topic(planned.name, partitions=planned.partitions)
         yield cluster
 
 
@@ -64,9 +73,9 @@ def tiffin(tmp_path: Path, kafka: MockKafka) -> Iterator[Tiffin]:
         {
             "TIFFIN_DATA_DIR": str(tmp_path),
             "TIFFIN_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "TIFFIN_KAFKA_TOPIC_PREFIX": PREFIX,
             "TIFFIN_KAFKA_PUBLISH_TIMEOUT_SECONDS": "3",
             "TIFFIN_SIMULATED_CAPTURE_SECONDS": "-1",
+            **TOPICS,
         }
     )
     with bootstrap(settings) as platform:
@@ -179,6 +188,13 @@ def test_every_public_event_is_published_once_in_order_per_aggregate(
     for key, ids in by_key.items():  # one partition per key, in log order
         in_log = [e[0] for e in expected if e[2] == key]
         assert ids == in_log, key
+    partitions = {planned.name: planned.partitions for planned in kafka_topic_plan(tiffin.settings)}
+    for message in messages:  # where the Java client's partitioner puts it, of the planned count
+        key = message["_key"].encode()
+        expected_partition = DefaultPartitioner()(
+            key, list(range(partitions[message["_topic"]])), []
+        )
+        assert message["_partition"] == expected_partition, message["id"]
     placed = [m for m in messages if m["type"] == "tiffin.order.placed.v1"]
     assert len(placed) == 3
     assert relay_until_idle(relay) == 0, "a second pass publishes nothing again"
@@ -239,18 +255,21 @@ def test_readiness_reports_the_cluster_without_failing_when_it_is_down(
     assert "events wait in their logs" in down
 
 
+@pytest.mark.parametrize("read_limit", [500, 1], ids=["refused-last", "refused-mid-pass"])
 def test_a_message_the_cluster_refuses_is_parked_and_published_by_a_retry(
     tiffin: Tiffin,
     kafka: MockKafka,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    read_limit: int,
 ) -> None:
+    """The relay sends a batch ahead: the refusal is found when the next batch is handed over
+    (mid-pass), or at the end of the pass; either way only the refused event is parked."""
     place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))  # order.placed: the largest
     projection = relay_projection()
     small = KafkaPublisher(kafka_connection(tiffin.settings), PREFIX, 3.0, max_request_bytes=1100)
-    strict = Projector(
-        projection, leaders_of(tiffin, projection), RelayWriter(tiffin.views(), projection, small)
-    )
+    writer = RelayWriter(tiffin.views(), projection, small)
+    strict = Projector(projection, leaders_of(tiffin, projection), writer, read_limit=read_limit)
     try:
         strict.run_once()
         parked = strict.parked()
