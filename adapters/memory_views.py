@@ -6,13 +6,27 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from projections.key_views import Op
+from projections.live_feed import FEED_KEEP, NO_POSITION, FeedRead, position_key
 
-Follower = Callable[[str, str], None]  # (channel, message)
+Follower = Callable[[str, str], None]  # (channel, "<position> <message>")
+
+
+class _Feed:
+    """A topic's feed: its newest ``FEED_KEEP`` entries, and the newest one trimmed."""
+
+    def __init__(self) -> None:
+        self.entries: deque[tuple[str, str]] = deque()
+        self.trimmed = NO_POSITION
+
+    def add(self, position: str, message: str) -> None:
+        self.entries.append((position, message))
+        if len(self.entries) > FEED_KEEP:
+            self.trimmed = self.entries.popleft()[0]
 
 
 class MemoryViews:
@@ -24,6 +38,8 @@ class MemoryViews:
         self._live: dict[str, str] = {}
         self._generations: dict[str, int] = defaultdict(int)
         self._followers: list[Follower] = []
+        self._feeds: dict[str, _Feed] = defaultdict(_Feed)
+        self._fed = 0  # the last feed entry's sequence number
         self._lock = threading.Lock()
 
     def follow(self, follower: Follower) -> Callable[[], None]:
@@ -70,9 +86,14 @@ class MemoryViews:
     def _run(self, space: str, ops: Sequence[Op], publishing: bool) -> list[tuple[str, str]]:
         published = []
         for name, target, *args in ops:
-            if name == "publish":
-                if publishing:
-                    published.append((target, args[0]))
+            if name == "feed":
+                topic = self._named(space, target) if publishing else None
+                if topic is not None:
+                    message, channels = args
+                    self._fed += 1
+                    position = f"0-{self._fed}"
+                    self._feeds[space + "feed:" + topic].add(position, message)
+                    published.append((channels + topic, f"{position} {message}"))
                 continue
             key = self._key(space, target)
             if key is None:
@@ -88,12 +109,40 @@ class MemoryViews:
                 self._zsets[key].pop(args[0], None)
         return published
 
-    def _key(self, space: str, target: Any) -> str | None:
+    def _named(self, space: str, target: Any) -> str | None:
         if isinstance(target, str):
-            return space + target
+            return target
         hash_key, field, template = target
         value = self._hashes.get(space + hash_key, {}).get(field)
-        return None if value is None else space + template % value
+        return template % value if value else None
+
+    def _key(self, space: str, target: Any) -> str | None:
+        name = self._named(space, target)
+        return None if name is None else space + name
+
+    def read_feed(
+        self, base: str, topic: str, after: str | None, hashes: Sequence[str], zsets: Sequence[str]
+    ) -> FeedRead:
+        with self._lock:
+            space = self._space(base, "")
+            feed = self._feeds.get(space + "feed:" + topic)
+            newest = feed.entries[-1][0] if feed and feed.entries else NO_POSITION
+            if feed is not None and after is not None:
+                since = position_key(after)
+                if position_key(feed.trimmed) <= since <= position_key(newest):
+                    missed = [
+                        (p, json.loads(m)) for p, m in feed.entries if position_key(p) > since
+                    ]
+                    return FeedRead(newest, missed)
+            return FeedRead(
+                newest,
+                None,
+                {k: dict(self._hashes.get(space + k, {})) for k in hashes},
+                {
+                    k: sorted(self._zsets.get(space + k, {}).items(), key=lambda m: (m[1], m[0]))
+                    for k in zsets
+                },
+            )
 
     def position(self, base: str, generation: str, leader: str) -> int:
         with self._lock:
@@ -113,7 +162,7 @@ class MemoryViews:
         with self._lock:
             retired = self._space(base, "")
             self._live[base] = generation
-            for keys in (self._hashes, self._zsets):
+            for keys in (self._hashes, self._zsets, self._feeds):
                 for key in [k for k in keys if k.startswith(retired)]:
                     del keys[key]
 

@@ -16,6 +16,7 @@ import redis
 from redis import Redis
 
 from projections.key_views import Op
+from projections.live_feed import FEED_DAYS, FEED_KEEP, FeedRead
 
 APPLY = """
 local base, generation, leader = ARGV[1], ARGV[2], ARGV[3]
@@ -28,16 +29,27 @@ if mode ~= 'unpark' then
   if stored ~= after then return 0 end
   redis.call('HSET', space .. 'positions', leader, up_to)
 end
-local function key(k)
-  if type(k) ~= 'table' then return space .. k end
+local function named(k)
+  if type(k) ~= 'table' then return k end
   local value = redis.call('HGET', space .. k[1], k[2])
-  if not value then return nil end
-  return space .. string.format(k[3], value)
+  if not value or value == '' then return nil end
+  return string.format(k[3], value)
+end
+local function key(k)
+  local name = named(k)
+  if name then return space .. name end
+  return nil
 end
 for _, op in ipairs(cjson.decode(ARGV[6])) do
   local name = op[1]
-  if name == 'publish' then
-    if publishing then redis.call('PUBLISH', op[2], op[3]) end
+  if name == 'feed' then
+    local topic = publishing and named(op[2])
+    if topic then
+      local feed = space .. 'feed:' .. topic
+      local id = redis.call('XADD', feed, 'MAXLEN', '~', FEED_KEEP, '*', 'm', op[3])
+      redis.call('PEXPIRE', feed, FEED_MS)
+      redis.call('PUBLISH', op[4] .. topic, id .. ' ' .. op[3])
+    end
   else
     local k = key(op[2])
     if k then
@@ -52,7 +64,7 @@ end
 if mode == 'park' then redis.call('HSET', space .. 'parked', ARGV[8], ARGV[9]) end
 if mode == 'unpark' then redis.call('HDEL', space .. 'parked', ARGV[8]) end
 return 1
-"""
+""".replace("FEED_KEEP", str(FEED_KEEP)).replace("FEED_MS", str(FEED_DAYS * 86_400_000))
 SWITCH = """
 local old = redis.call('GET', KEYS[1]) or '0'
 redis.call('SET', KEYS[1], ARGV[1])
@@ -62,6 +74,37 @@ READ = """
 local space = ARGV[1] .. 'g' .. (redis.call('GET', ARGV[1] .. 'live') or '0') .. ':'
 if ARGV[2] == 'hash' then return redis.call('HGETALL', space .. ARGV[3]) end
 return redis.call('ZRANGE', space .. ARGV[3], 0, -1, 'WITHSCORES')
+"""
+READ_FEED = """
+local base, topic, after = ARGV[1], ARGV[2], ARGV[3]
+local space = base .. 'g' .. (redis.call('GET', base .. 'live') or '0') .. ':'
+local feed = space .. 'feed:' .. topic
+local function parts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function before(a, b)
+  local ams, aseq = parts(a)
+  local bms, bseq = parts(b)
+  return ams < bms or (ams == bms and aseq < bseq)
+end
+local newest, trimmed = '0-0', '0-0'
+if redis.call('EXISTS', feed) == 1 then
+  local info = redis.call('XINFO', 'STREAM', feed)
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then newest = info[i + 1] end
+    if info[i] == 'max-deleted-entry-id' then trimmed = info[i + 1] end
+  end
+  if after ~= '' and not before(after, trimmed) and not before(newest, after) then
+    return {'missed', newest, redis.call('XRANGE', feed, '(' .. after, '+')}
+  end
+end
+local found = {'snapshot', newest}
+for i = 4, #ARGV, 2 do
+  if ARGV[i] == 'hash' then table.insert(found, redis.call('HGETALL', space .. ARGV[i + 1]))
+  else table.insert(found, redis.call('ZRANGE', space .. ARGV[i + 1], 0, -1, 'WITHSCORES')) end
+end
+return found
 """
 DELETE_BATCH = 500
 
@@ -74,6 +117,7 @@ class RedisViews:
         self._apply = client.register_script(APPLY)
         self._switch = client.register_script(SWITCH)
         self._read = client.register_script(READ)
+        self._read_feed = client.register_script(READ_FEED)
 
     def apply(
         self,
@@ -135,12 +179,39 @@ class RedisViews:
         flat = [_text(part) for part in self._read(keys=[], args=[base, "zset", key])]
         return [(member, float(score)) for member, score in zip(flat[::2], flat[1::2], strict=True)]
 
+    def read_feed(
+        self, base: str, topic: str, after: str | None, hashes: Sequence[str], zsets: Sequence[str]
+    ) -> FeedRead:
+        keys = [part for k in hashes for part in ("hash", k)]
+        keys += [part for k in zsets for part in ("zset", k)]
+        found = self._read_feed(keys=[], args=[base, topic, after or "", *keys])
+        kind, newest = _text(found[0]), _text(found[1])
+        if kind == "missed":
+            missed = [(_text(i), json.loads(_text(fields[1]))) for i, fields in found[2]]
+            return FeedRead(newest, missed)
+        read = [[_text(part) for part in value] for value in found[2:]]
+        return FeedRead(
+            newest,
+            None,
+            {
+                k: dict(zip(v[::2], v[1::2], strict=True))
+                for k, v in zip(hashes, read[: len(hashes)], strict=True)
+            },
+            {
+                k: [(m, float(score)) for m, score in zip(v[::2], v[1::2], strict=True)]
+                for k, v in zip(zsets, read[len(hashes) :], strict=True)
+            },
+        )
+
     def snapshot(self, base: str) -> dict[str, Any]:
         space = self._space(base, "")
         found: dict[str, Any] = {}
         for raw in self.client.scan_iter(match=space.replace("*", r"\*") + "*", count=DELETE_BATCH):
             key = _text(raw)
-            if _text(self.client.type(key)) == "hash":
+            kind = _text(self.client.type(key))
+            if kind == "stream":  # a live feed: news of the view, not the view
+                continue
+            if kind == "hash":
                 found[key[len(space) :]] = {
                     _text(f): _text(v) for f, v in self.client.hgetall(key).items()
                 }

@@ -26,6 +26,7 @@ from api.routes import (
     couriers,
     deliveries,
     health,
+    live,
     order_live,
     orders,
     payments,
@@ -75,7 +76,7 @@ def create_app(settings: Settings, registry: CollectorRegistry, open_parts: Part
     app.add_middleware(
         ApiMiddleware, max_body_bytes=settings.max_body_bytes, metrics=HttpMetrics(registry)
     )
-    routers = (health, restaurants, orders, order_live, payments, couriers, deliveries, audit)
+    routers = (health, restaurants, orders, order_live, live, payments, couriers, deliveries, audit)
     for module in (*routers, analytics):
         app.include_router(module.router)
     app.openapi = truthful_openapi(app, settings.max_item_price)  # type: ignore[method-assign]

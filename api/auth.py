@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.requests import HTTPConnection
 from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import Limits, Tokens
@@ -97,7 +98,7 @@ async def refusal_of_anonymous(request: Request) -> ApiProblem | None:
     return None
 
 
-async def limit_anonymous(request: Request, limits: Limits) -> None:
+async def limit_anonymous(request: HTTPConnection, limits: Limits) -> None:
     """Every route's first step: a request without a token counts against its client
     address's limit (one with a token is counted once it is verified, by ``Caller``)."""
     if "authorization" not in request.headers:

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.requests import HTTPConnection
 from prometheus_client import CollectorRegistry
 
 from api.access import RestaurantOwners
 from api.idempotency import MAX_KEY_LENGTH, IdempotencyStore, RunOnce
-from api.live_updates import OrderChannels
+from api.live_hub import LiveHub
 from api.order_documents import OrderDocuments
 from api.rate_limiting import RouteLimits
 from api.view_reads import ViewReads
@@ -56,7 +57,7 @@ class ApiParts:
     views: ViewReads
     idempotency: IdempotencyStore
     registry: CollectorRegistry
-    channels: OrderChannels
+    live: LiveHub  # the process's live subscriptions (WebSocket and SSE)
     positions: EventPositions
     probes: Mapping[str, Probe]  # what /readyz checks, by name
     personal: Personal  # how the views keep people's ids and text
@@ -71,13 +72,19 @@ class ApiParts:
 def _part(name: str) -> Any:
     """A dependency answering the app's part of that name."""
 
-    async def provide(request: Request) -> Any:
-        return getattr(request.app.state.parts, name)
+    async def provide(connection: HTTPConnection) -> Any:  # a request or a WebSocket
+        return getattr(connection.app.state.parts, name)
 
     provide.__name__ = f"provide_{name}"
     return Depends(provide)
 
 
+async def _parts(connection: HTTPConnection) -> ApiParts:
+    parts: ApiParts = connection.app.state.parts
+    return parts
+
+
+Parts = Annotated[ApiParts, Depends(_parts)]  # for what hands several parts on together
 Config = Annotated[Settings, _part("settings")]
 RestaurantsApp = Annotated[Restaurants, _part("restaurants")]
 OrderingApp = Annotated[Ordering, _part("ordering")]
@@ -93,7 +100,7 @@ CatalogueView = Annotated[Catalogue, _part("catalogue")]
 Views = Annotated[ViewReads, _part("views")]
 Idempotency = Annotated[IdempotencyStore, _part("idempotency")]
 Registry = Annotated[CollectorRegistry, _part("registry")]
-Channels = Annotated[OrderChannels, _part("channels")]
+Live = Annotated[LiveHub, _part("live")]
 Positions = Annotated[EventPositions, _part("positions")]
 Probes = Annotated[Mapping[str, Probe], _part("probes")]
 Owners = Annotated[RestaurantOwners, _part("owners")]

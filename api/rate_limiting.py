@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from fastapi import Request
+from fastapi.requests import HTTPConnection
 from starlette.concurrency import run_in_threadpool
 
 from api.problems import ApiProblem
@@ -56,13 +57,13 @@ class RouteLimits:
         rate = self.rate_for(request.method, route)
         await self._hit(f"{caller.subject}|{request.method} {route}", rate, "for this route")
 
-    async def check_anonymous(self, request: Request) -> None:
+    async def check_anonymous(self, request: HTTPConnection) -> None:
         """Counts a request without a valid token against its client address's limit (the
         webhook's own, for the webhook); 429 when over. A limiter that cannot be asked (Redis
         down) lets it through: /healthz and /readyz must answer in an outage."""
         address = request.client.host if request.client else "unknown"
         try:
-            if (request.method, _route(request)) == WEBHOOK:
+            if (request.scope.get("method"), _route(request)) == WEBHOOK:
                 scope = "for webhooks from this address"
                 await self._hit(f"webhook|{address}", self.webhooks, scope)
             else:
@@ -86,5 +87,5 @@ class RouteLimits:
             )
 
 
-def _route(request: Request) -> str:
+def _route(request: HTTPConnection) -> str:
     return str(getattr(request.scope.get("route"), "path", request.url.path))

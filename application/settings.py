@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     kafka_sasl_password: str | None = None
     kafka_ssl_cafile: Path | None = None
     kafka_publish_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    live_ping_seconds: float = Field(default=20.0, ge=0.05, le=300)  # /v1/live heartbeat
+    live_buffer_messages: int = Field(default=256, ge=1, le=100_000)  # per follower
+    live_max_topics: int = Field(default=20, ge=1, le=1_000)  # per connection
     kafka_partitions: int = Field(default=6, ge=1, le=10_000)  # `tiffin events topics`
     kafka_topic_partitions: str = ""  # per topic: orders=24,courier-locations=12
     kafka_replication_factor: int | None = Field(default=None, ge=1, le=32)  # None: min(3, brokers)

@@ -79,16 +79,25 @@ class _H3Protocol(QuicConnectionProtocol):
             waiter.add_done_callback(_retrieve_outcome)
             await asyncio.shield(waiter)
 
-    def open_stream(self, request_headers: list[tuple[bytes, bytes]], body: bytes) -> H3Stream:
+    def open_stream(
+        self, request_headers: list[tuple[bytes, bytes]], body: bytes, *, tunnel: bool = False
+    ) -> H3Stream:
+        """A request; ``tunnel``: its stream stays open for ``H3Stream.send`` (a CONNECT)."""
         if self.closed_because is not None:
             raise H3ConnectionError(f"QUIC connection closed: {self.closed_because}")
         stream_id = self._quic.get_next_available_stream_id()
         exchange = self._exchanges[stream_id] = _Exchange()
-        self._http.send_headers(stream_id, request_headers, end_stream=not body)
+        self._http.send_headers(stream_id, request_headers, end_stream=not body and not tunnel)
         if body:
-            self._http.send_data(stream_id, body, end_stream=True)
+            self._http.send_data(stream_id, body, end_stream=not tunnel)
         self.transmit()
         return H3Stream(self, stream_id, exchange)
+
+    def send(self, stream_id: int, data: bytes) -> None:
+        if self.closed_because is not None:
+            raise H3ConnectionError(f"QUIC connection closed: {self.closed_because}")
+        self._http.send_data(stream_id, data, end_stream=False)
+        self.transmit()
 
     def abandon(self, stream_id: int) -> None:
         """Tells the server to stop sending, if the response has not ended yet."""
@@ -159,6 +168,10 @@ class H3Stream:
             self._ended = True
             raise StopAsyncIteration
         return chunk
+
+    def send(self, data: bytes) -> None:
+        """More of the request's body (a tunnel's: see ``H3Client.stream``)."""
+        self._protocol.send(self._stream_id, data)
 
     async def aclose(self) -> None:
         """Cancels the request on the server unless the response has ended."""
@@ -239,8 +252,11 @@ class H3Client:
         *,
         headers: Mapping[str, str] | None = None,
         body: bytes = b"",
+        protocol: str | None = None,
     ) -> H3Stream:
-        """Sends the request now; the response is read from the returned stream."""
+        """Sends the request now; the response is read from the returned stream. With
+        ``protocol`` (extended CONNECT, RFC 9220: ``websocket``) the stream stays open both
+        ways, for ``H3Stream.send``."""
         if self._protocol is None:
             raise RuntimeError("H3Client is used outside `async with`")
         request_headers = [
@@ -249,9 +265,11 @@ class H3Client:
             (b":authority", self._authority),
             (b":path", path.encode()),
         ]
+        if protocol is not None:
+            request_headers.append((b":protocol", protocol.encode()))
         for name, value in (headers or {}).items():
             request_headers.append((name.lower().encode(), value.encode()))
-        return self._protocol.open_stream(request_headers, body)
+        return self._protocol.open_stream(request_headers, body, tunnel=protocol is not None)
 
     async def request(
         self,

@@ -1,10 +1,11 @@
 """Key-value views (Redis in server mode, an in-process stand-in on the embedded default).
 
 A projection's appliers record operations on a ``KeyOps`` (hash fields set or removed, sorted
-set members added or removed, messages published to live followers). The writer hands a batch
-of them, with the position it was read after, to the key store, which applies them and moves
-the position as one atomic step (in Redis one Lua script) only if the stored position is still
-the one the batch was read after: a redelivered or stale batch changes nothing.
+set members added or removed, messages fed to live followers: ``projections/live_feed.py``).
+The writer hands a batch of them, with the position it was read after, to the key store, which
+applies them and moves the position as one atomic step (in Redis one Lua script) only if the
+stored position is still the one the batch was read after: a redelivered or stale batch changes
+nothing.
 
 Views live in generations: ``<prefix>view:<name>:g<N>:…``, with ``…:live`` naming the one
 served. A rebuild fills a new generation (publishing nothing) and switches ``live`` to it.
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 
 from eventsourcing.persistence import Notification
 
+from projections.live_feed import FeedRead, channel_of
 from projections.projector import Changes, Parked, PositionMoved, Projection
 
 Key = str | tuple[str, str, str]  # a key, or (hash, field, template): the key named by a lookup
@@ -48,8 +50,13 @@ class KeyOps:
     def zrem(self, key: Key, member: str) -> None:
         self.ops.append(["zrem", _key(key), member])
 
-    def publish(self, channel: str, message: Mapping[str, Any]) -> None:
-        self.ops.append(["publish", self.channel_prefix + channel, json.dumps(message)])
+    def feed(self, topic: Key, message: Mapping[str, Any]) -> None:
+        """Appends the message to the topic's feed and publishes it to its followers (only in
+        the live generation: a rebuild's changes are nobody's news). A ``lookup`` topic names
+        it through a field of a hash of the view (``courier:%s`` of an order's courier);
+        none is fed when that field is missing or empty."""
+        channels = channel_of(self.channel_prefix, "")
+        self.ops.append(["feed", _key(topic), json.dumps(message), channels])
 
 
 def lookup(hash_key: str, field: str, template: str) -> tuple[str, str, str]:
@@ -102,6 +109,14 @@ class KeyStore(Protocol):
     def hgetall(self, base: str, key: str) -> dict[str, str]: ...
 
     def zrange(self, base: str, key: str) -> list[tuple[str, float]]: ...
+
+    def read_feed(
+        self, base: str, topic: str, after: str | None, hashes: Sequence[str], zsets: Sequence[str]
+    ) -> FeedRead:
+        """The topic's feed in the live generation after position ``after``, in one atomic
+        read: its entries since, if it still holds them all; else the given keys of the view
+        (``missed`` None: a snapshot), with the feed's newest position."""
+        ...
 
     def snapshot(self, base: str) -> dict[str, Any]:
         """Every key of the live generation (relative to it) with its value: a hash as a dict,

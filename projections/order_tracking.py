@@ -1,10 +1,15 @@
 """The order tracking hot view: one hash per order with its status, parties, money, payment
-and delivery status, published on every change for apps following the order live.
+and delivery status, and each courier's assignments; fed live to apps following an order or a
+courier (``projections/live_feed.py``).
 
-Key ``order:<id>`` in the view's generation; messages on channel ``<prefix>order:<id>`` are JSON
-``{"type": "status" | "payment" | "delivery" | "courier", "order_id", ...}``. Each field is set
-from one log only (the order's own fields from Ordering, ``payment_status`` from Payments,
-``delivery_status`` from Deliveries), so the logs may be applied in any relative order.
+Keys in the view's generation: ``order:<id>``, a hash of the order; ``courier:<id>:assignments``,
+a hash of order id to the assignment's step (``assigned``, ``ready_for_pickup``, ``picked_up``)
+while the courier has the delivery. Feed messages on topic ``order:<id>`` are JSON ``{"type":
+"status" | "payment" | "delivery" | "courier", "order_id", ...}``; on ``courier:<id>``, ``{"type":
+"assigned" | "ready_for_pickup" | "picked_up" | "unassigned" | "delivered" | "cancelled",
+"order_id"}``. Each field is set from one log only (the order's own fields from Ordering,
+``payment_status`` from Payments, ``delivery_status`` from Deliveries), so the logs may be applied
+in any relative order.
 """
 
 from __future__ import annotations
@@ -13,18 +18,25 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.order import total_of
-from projections.key_views import KeyOps, KeyStore
+from projections.key_views import KeyOps, KeyStore, lookup
+from projections.live_feed import order_topic
 from projections.projector import Apply, Projection
 
 NAME = "order_tracking"
+ASSIGNMENT_STEPS = ("assigned", "ready_for_pickup", "picked_up")
 
 
 def key(order_id: Any) -> str:
     return f"order:{order_id}"
 
 
-def channel(order_id: Any) -> str:
-    return f"order:{order_id}"
+def assignments_key(courier_id: Any) -> str:
+    return f"courier:{courier_id}:assignments"
+
+
+def _couriers(order_id: Any, template: str) -> tuple[str, str, str]:
+    """A key of the order's courier (none while it has none)."""
+    return lookup(key(order_id), "courier_id", template)
 
 
 def _placed(ops: KeyOps, event: Any) -> None:
@@ -43,23 +55,42 @@ def _placed(ops: KeyOps, event: Any) -> None:
     _announce(ops, event.originator_id, "status", status="awaiting_payment")
 
 
-def _status(status: str, **more: Callable[[Any], Any]) -> Apply:
+def _status(status: str, courier: str | None = None, **more: Callable[[Any], Any]) -> Apply:
+    """The order's new status; ``courier``: what it is to the courier carrying it (a step of
+    the assignment, or "delivered"/"cancelled": the assignment is over)."""
+
     def apply(ops: KeyOps, event: Any) -> None:
+        order_id = event.originator_id
         fields = {name: value(event) for name, value in more.items()}
         at = event.timestamp.isoformat()
-        ops.hset(key(event.originator_id), {"status": status, "status_at": at, **fields})
-        _announce(ops, event.originator_id, "status", status=status, at=at)
+        ops.hset(key(order_id), {"status": status, "status_at": at, **fields})
+        _announce(ops, order_id, "status", status=status, at=at)
+        if courier is not None:
+            _tell_courier(ops, order_id, courier)
 
     return apply
 
 
-def _courier(courier_of: Callable[[Any], Any]) -> Apply:
-    def apply(ops: KeyOps, event: Any) -> None:
-        courier_id = courier_of(event)
-        ops.hset(key(event.originator_id), {"courier_id": courier_id})
-        _announce(ops, event.originator_id, "courier", courier_id=courier_id)
+def _tell_courier(ops: KeyOps, order_id: Any, step: str) -> None:
+    assignments = _couriers(order_id, "courier:%s:assignments")
+    if step in ASSIGNMENT_STEPS:
+        ops.hset(assignments, {str(order_id): step})
+    else:
+        ops.hdel(assignments, str(order_id))
+    ops.feed(_couriers(order_id, "courier:%s"), {"type": step, "order_id": str(order_id)})
 
-    return apply
+
+def _assigned(ops: KeyOps, event: Any) -> None:
+    order_id, courier_id = event.originator_id, event.courier_id
+    ops.hset(key(order_id), {"courier_id": courier_id})
+    _announce(ops, order_id, "courier", courier_id=courier_id)
+    _tell_courier(ops, order_id, "assigned")
+
+
+def _unassigned(ops: KeyOps, event: Any) -> None:
+    _tell_courier(ops, event.originator_id, "unassigned")  # while the order still names them
+    ops.hset(key(event.originator_id), {"courier_id": None})
+    _announce(ops, event.originator_id, "courier", courier_id=None)
 
 
 def _of_order(field: str, kind: str, value: str) -> Apply:
@@ -73,7 +104,7 @@ def _of_order(field: str, kind: str, value: str) -> Apply:
 
 
 def _announce(ops: KeyOps, order_id: Any, kind: str, **details: Any) -> None:
-    ops.publish(channel(order_id), {"type": kind, "order_id": str(order_id), **details})
+    ops.feed(order_topic(order_id), {"type": kind, "order_id": str(order_id), **details})
 
 
 def _payment(status: str) -> Apply:
@@ -95,13 +126,13 @@ ORDER_TRACKING = Projection(
         "Order.Placed": _placed,
         "Order.Paid": _status("pending_acceptance"),
         "Order.Accepted": _status("accepted", prep_minutes=lambda e: e.prep_minutes),
-        "Order.Rejected": _status("rejected", closing_reason=_reason),
-        "Order.ReadyForPickup": _status("ready_for_pickup"),
-        "Order.PickedUp": _status("picked_up"),
-        "Order.Delivered": _status("delivered"),
-        "Order.Cancelled": _status("cancelled", closing_reason=_reason),
-        "Order.CourierAssigned": _courier(lambda e: e.courier_id),
-        "Order.CourierUnassigned": _courier(lambda _: None),
+        "Order.Rejected": _status("rejected", courier="cancelled", closing_reason=_reason),
+        "Order.ReadyForPickup": _status("ready_for_pickup", courier="ready_for_pickup"),
+        "Order.PickedUp": _status("picked_up", courier="picked_up"),
+        "Order.Delivered": _status("delivered", courier="delivered"),
+        "Order.Cancelled": _status("cancelled", courier="cancelled", closing_reason=_reason),
+        "Order.CourierAssigned": _assigned,
+        "Order.CourierUnassigned": _unassigned,
         "Payment.Requested": _payment("pending"),
         "Payment.Captured": _payment("captured"),
         "Payment.Failed": _payment("failed"),

@@ -42,9 +42,16 @@ def without_bookkeeping(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in snapshot.items() if key not in BOOKKEEPING}
 
 
+ASSIGNMENT_STEP = {"ReadyForPickup": "ready_for_pickup", "PickedUp": "picked_up"}
+ASSIGNMENT_ENDS = ("Delivered", "Cancelled", "Rejected")
+
+
 def order_tracking(orders: list[Any], payments: list[Any], deliveries: list[Any]) -> dict[str, Any]:
     hashes: dict[str, dict[str, str]] = defaultdict(dict)
+    carrying: dict[str, str] = {}  # order id: the courier it is assigned to now
     for e in orders:
+        order_id = str(e.originator_id)
+        _assignments(hashes, carrying, type(e).__name__, order_id, e)
         kind, row = type(e).__name__, hashes[f"order:{e.originator_id}"]
         if kind == "Placed":
             total = sum(line.unit_price.minor * line.quantity for line in e.lines)
@@ -76,6 +83,21 @@ def order_tracking(orders: list[Any], payments: list[Any], deliveries: list[Any]
             if type(e).__name__ in statuses and hasattr(e, "order_id"):
                 hashes[f"order:{e.order_id}"][field] = statuses[type(e).__name__]
     return {key: row for key, row in hashes.items() if row}
+
+
+def _assignments(
+    hashes: dict[str, dict[str, str]], carrying: dict[str, str], kind: str, order_id: str, e: Any
+) -> None:
+    """Each courier's deliveries: assigned, then the step it has reached, until it ends."""
+    courier = carrying.get(order_id)
+    if kind == "CourierAssigned":
+        carrying[order_id] = e.courier_id
+        hashes[f"courier:{e.courier_id}:assignments"][order_id] = "assigned"
+    elif courier is not None and kind in ASSIGNMENT_STEP:
+        hashes[f"courier:{courier}:assignments"][order_id] = ASSIGNMENT_STEP[kind]
+    elif courier is not None and (kind == "CourierUnassigned" or kind in ASSIGNMENT_ENDS):
+        hashes[f"courier:{courier}:assignments"].pop(order_id, None)
+        del carrying[order_id]
 
 
 def restaurant_queue(orders: list[Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from api.app import create_app as create_api
 from api.dependencies import ApiParts, Probe
 from api.idempotency import DDL as IDEMPOTENCY_DDL
 from api.idempotency import IdempotencyStore, Sealer
-from api.live_updates import InProcessChannels, OrderChannels, RedisChannels
+from api.live_hub import InProcessSource, LiveHub, RedisSource
 from api.rate_limiting import RouteLimits
 from api.view_reads import ViewReads
 from application.locations import LocationStore
@@ -67,12 +67,15 @@ def create_app(
             runtime.start()
         reads = open_database(settings.database_url, settings.data_dir / "views.sqlite3")
         create_tables(reads, [IDEMPOTENCY_DDL], "tiffin-api-ddl")
-        channels = _channels(settings, platform)
+        source = _feed_source(settings, platform)
+        live = LiveHub(source, settings.redis_prefix, registry)
+        await live.start()
         try:
-            yield _parts(settings, platform, reads, channels, registry, clock)
+            yield _parts(settings, platform, reads, live, registry, clock)
         finally:
-            if isinstance(channels, RedisChannels):
-                await channels.close()
+            await live.stop()
+            if isinstance(source, RedisSource):
+                await source.close()
             if runtime is not None:
                 runtime.stop()
             reads.close()
@@ -86,7 +89,7 @@ def _parts(
     settings: Settings,
     tiffin: Tiffin,
     reads: SqlDatabase,
-    channels: OrderChannels,
+    live: LiveHub,
     registry: CollectorRegistry,
     clock: Clock,
 ) -> ApiParts:
@@ -113,7 +116,7 @@ def _parts(
         views=views,
         idempotency=IdempotencyStore(reads, _sealer(tiffin.event_keys), tiffin.personal),
         registry=registry,
-        channels=channels,
+        live=live,
         positions=StoredEventPositions(),
         probes=_probes(settings, tiffin, reads),
         personal=tiffin.personal,
@@ -148,11 +151,12 @@ def _limits(settings: Settings, tiffin: Tiffin) -> RouteLimits:
     return RouteLimits.from_settings(settings, InProcessRateLimiter(), blocking=False)
 
 
-def _channels(settings: Settings, tiffin: Tiffin) -> OrderChannels:
+def _feed_source(settings: Settings, tiffin: Tiffin) -> InProcessSource | RedisSource:
+    """Where the hot views' live feeds come from: Redis pub/sub, or the in-process views."""
     if settings.redis_url is not None:
-        return RedisChannels(settings.redis_url)
+        return RedisSource(settings.redis_url, settings.redis_prefix)
     assert isinstance(tiffin.hot_views, MemoryViews)  # no Redis: the in-process views
-    return InProcessChannels(tiffin.hot_views.follow)
+    return InProcessSource(tiffin.hot_views.follow)
 
 
 def _probes(settings: Settings, tiffin: Tiffin, reads: SqlDatabase) -> dict[str, Probe]:

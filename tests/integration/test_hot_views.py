@@ -4,7 +4,6 @@ guarded by the position, and rebuilds that switch generations."""
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from redis import Redis
 from adapters.memory_views import MemoryViews
 from application.settings import load_settings
 from domain.values import Role
+from projections.live_feed import parse_published, position_key
 from projections.order_tracking import ORDER_TRACKING, tracked_order
 from projections.projector import PositionMoved
 from projections.rebuild import rebuild
@@ -130,7 +130,7 @@ def test_live_followers_hear_every_status_change_in_order(tiffin: Tiffin) -> Non
     prefix = tiffin.settings.redis_prefix
     kitchen = open_kitchen(tiffin)
     order = place(tiffin, kitchen, cause(Role.CUSTOMER))
-    with following(tiffin, f"{prefix}order:{order.id}", heard):
+    with following(tiffin, f"{prefix}live:order:{order.id}", heard):
         tiffin.runtime(["payments"]).run_until_idle()
         gateway_says(tiffin, tiffin.payments.payment_of_order(order.id), "payment.captured")
         tiffin.runtime(["ordering"]).run_until_idle()
@@ -146,6 +146,8 @@ def test_live_followers_hear_every_status_change_in_order(tiffin: Tiffin) -> Non
     ]
     assert [m["status"] for m in messages if m["type"] == "payment"] == ["pending", "captured"]
     assert {m["order_id"] for m in messages} == {str(order.id)}
+    assert heard.positions == sorted(heard.positions, key=position_key), "positions increase"
+    assert len(set(heard.positions)) == len(heard.positions)
 
 
 def test_a_rebuild_switches_to_a_new_generation_and_publishes_nothing(tiffin: Tiffin) -> None:
@@ -154,7 +156,7 @@ def test_a_rebuild_switches_to_a_new_generation_and_publishes_nothing(tiffin: Ti
     before = snapshots(tiffin)
     prefix = tiffin.settings.redis_prefix
     heard = Heard()
-    with following(tiffin, f"{prefix}order:*", heard):
+    with following(tiffin, f"{prefix}live:order:*", heard):
         for name in HOT_VIEWS:
             running = projector(tiffin, tiffin.views(), name)
             view = live_view(tiffin, tiffin.views(), name)
@@ -180,11 +182,14 @@ class Heard:
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
+        self.positions: list[str] = []
         self._more = threading.Condition()
 
-    def __call__(self, _channel: str, message: str) -> None:
+    def __call__(self, _channel: str, payload: str) -> None:
+        position, message = parse_published(payload)  # "<position> <json>"
         with self._more:
-            self.messages.append(json.loads(message))
+            self.messages.append(message)
+            self.positions.append(position)
             self._more.notify_all()
 
     def wait_for(self, count: int) -> None:

@@ -1,0 +1,242 @@
+"""The live fan-out of an API process: the hot views' feed messages (``projections/live_feed``)
+reach every subscription to their topic in this process, whatever its connection.
+
+One source per process: in server mode one Redis connection subscribed to the pattern
+``<prefix>live:*`` (so any replica serves any subscriber, and a new subscription never waits for
+a SUBSCRIBE); on the embedded default the in-process views' callback. A message is handed to
+each subscription on the event loop and never awaited: a subscriber that cannot keep up
+overflows its own bounded outbox, which closes it, and holds up nobody else.
+
+A subscription starts by reading its topic's feed after the follower's last position (or a
+snapshot) while messages arriving meanwhile wait in it; then only messages past the position it
+reached are passed on, so the follower sees no gap and no duplicate. When the source loses its
+connection, every subscription reads its feed again after its position once it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from redis.asyncio import Redis as AsyncRedis
+
+from projections.live_feed import channel_of, parse_published, position_key
+
+log = logging.getLogger(__name__)
+RECONNECT_SECONDS = 0.5
+
+
+class SlowConsumer(Exception):
+    """The outbox overflowed: its follower reads slower than its topics change."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    kind: str  # snapshot, update, courier_location, error, ping, pong, ready
+    payload: dict[str, Any]
+
+
+class Outbox:
+    """What is on its way to one follower, bounded: an overflow sets ``overflowed`` (the
+    connection is then closed, with a documented code) instead of waiting for the follower."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.queue: asyncio.Queue[Outgoing] = asyncio.Queue()
+        self.overflowed = asyncio.Event()
+
+    def put(self, kind: str, payload: dict[str, Any]) -> None:
+        if self.overflowed.is_set():
+            return
+        if self.queue.qsize() >= self.limit:
+            self.overflowed.set()
+            return
+        self.queue.put_nowait(Outgoing(kind, payload))
+
+    async def get(self) -> Outgoing:
+        return await self.queue.get()
+
+    async def overflow(self) -> None:
+        """Returns once the outbox has overflowed: SlowConsumer."""
+        await self.overflowed.wait()
+        raise SlowConsumer(f"more than {self.limit} messages waited for this follower")
+
+
+class Subscription:
+    """One follower's subscription to one topic."""
+
+    def __init__(self, topic: str, deliver: Callable[[str, dict[str, Any]], None]) -> None:
+        self.topic = topic
+        self.deliver = deliver  # (position, message): passes an update on
+        self.position: str | None = None  # the newest passed on; None while reading the feed
+        self._waiting: list[tuple[str, dict[str, Any]]] = []
+
+    def heard(self, position: str, message: dict[str, Any]) -> None:
+        if self.position is None:
+            self._waiting.append((position, message))
+        elif position_key(position) > position_key(self.position):
+            self.position = position
+            self.deliver(position, message)
+
+    def caught_up(self, newest: str, missed: list[tuple[str, dict[str, Any]]]) -> None:
+        """After reading the feed (up to ``newest``): the missed messages, then those heard
+        meanwhile that came after them, in order and each once."""
+        waiting, self._waiting = self._waiting, []
+        for position, message in missed:
+            self.deliver(position, message)
+        self.position = newest
+        for position, message in waiting:
+            self.heard(position, message)
+
+    def resyncing(self) -> str | None:
+        """The source reconnected: wait again until the feed is read after ``position``."""
+        position, self.position = self.position, None
+        return position
+
+
+class FeedSource(Protocol):
+    async def run(self, heard: Callable[[str, str], None], reconnected: Callable[[], None]) -> None:
+        """Calls ``heard(channel, payload)`` for every feed message until cancelled;
+        ``reconnected()`` after any gap in hearing them."""
+        ...
+
+
+class LiveMetrics:
+    """What ``/metrics`` shows of the live channels."""
+
+    def __init__(self, registry: CollectorRegistry, hub: LiveHub) -> None:
+        self.connections = Gauge(
+            "tiffin_live_connections", "WebSocket connections open on /v1/live", registry=registry
+        )
+        subscriptions = Gauge(
+            "tiffin_live_subscriptions",
+            "live topics followed (WebSocket and SSE)",
+            registry=registry,
+        )
+        subscriptions.set_function(lambda: hub.subscriptions)
+        self.closed = Counter(
+            "tiffin_live_closed",
+            "live connections the server closed, by reason (slow_consumer, no_pong, ...)",
+            ["reason"],
+            registry=registry,
+        )
+
+
+class LiveHub:
+    """The process's subscriptions by topic, fed by its one source."""
+
+    def __init__(
+        self, source: FeedSource, prefix: str, registry: CollectorRegistry | None = None
+    ) -> None:
+        self.source = source
+        self.prefix = prefix
+        self.metrics = LiveMetrics(registry or CollectorRegistry(), self)
+        self._by_topic: dict[str, set[Subscription]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self._resyncs: dict[Subscription, Callable[[str | None], None]] = {}
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.source.run(self._heard, self._reconnected))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    @property
+    def subscriptions(self) -> int:
+        return sum(len(found) for found in self._by_topic.values())
+
+    def join(self, subscription: Subscription, resync: Callable[[str | None], None]) -> None:
+        """From now on the subscription hears its topic (``resync(after)`` after a gap)."""
+        self._by_topic[subscription.topic].add(subscription)
+        self._resyncs[subscription] = resync
+
+    def leave(self, subscription: Subscription) -> None:
+        found = self._by_topic.get(subscription.topic)
+        if found is not None:
+            found.discard(subscription)
+            if not found:
+                del self._by_topic[subscription.topic]
+        self._resyncs.pop(subscription, None)
+
+    def _heard(self, channel: str, payload: str) -> None:
+        topic = channel[len(channel_of(self.prefix, "")) :]
+        found = self._by_topic.get(topic)
+        if not found:
+            return
+        try:
+            position, message = parse_published(payload)
+            position_key(position)
+        except ValueError:
+            log.warning("a malformed live message on %s was dropped", channel)
+            return
+        for subscription in list(found):
+            subscription.heard(position, message)
+
+    def _reconnected(self) -> None:
+        for subscription, resync in list(self._resyncs.items()):
+            resync(subscription.resyncing())
+
+
+class InProcessSource:
+    """The embedded default: ``follow`` is MemoryViews.follow (called from worker threads)."""
+
+    def __init__(self, follow: Callable[[Callable[[str, str], None]], Callable[[], None]]) -> None:
+        self._follow = follow
+
+    async def run(self, heard: Callable[[str, str], None], reconnected: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+
+        def follower(channel: str, text: str) -> None:  # on a worker thread
+            loop.call_soon_threadsafe(heard, channel, text)
+
+        stop = self._follow(follower)
+        try:
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            stop()
+
+
+class RedisSource:
+    """Server mode: one pub/sub connection per API process, on the pattern of every topic."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.client = AsyncRedis.from_url(url)
+        self.pattern = channel_of(prefix, "*")
+
+    async def run(self, heard: Callable[[str, str], None], reconnected: Callable[[], None]) -> None:
+        first = True
+        while True:
+            pubsub = self.client.pubsub()
+            try:
+                await pubsub.psubscribe(self.pattern)
+                if not first:
+                    reconnected()  # what was fed while nobody heard is read from the feeds
+                first = False
+                async for message in pubsub.listen():
+                    if message.get("type") == "pmessage":
+                        heard(_text(message["channel"]), _text(message["data"]))
+            except (ConnectionError, OSError, TimeoutError) as error:
+                log.warning("live feed: Redis pub/sub lost (%r); reconnecting", error)
+            except Exception as error:  # redis.exceptions.ConnectionError is not OSError
+                if type(error).__module__.startswith("redis"):
+                    log.warning("live feed: Redis pub/sub lost (%r); reconnecting", error)
+                else:
+                    raise
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            first = False
+            await asyncio.sleep(RECONNECT_SECONDS)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
