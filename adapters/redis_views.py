@@ -88,14 +88,20 @@ local function before(a, b)
   local bms, bseq = parts(b)
   return ams < bms or (ams == bms and aseq < bseq)
 end
-local newest, trimmed = '0-0', '0-0'
+local newest = '0-0'
 if redis.call('EXISTS', feed) == 1 then
   local info = redis.call('XINFO', 'STREAM', feed)
+  local first, added, length = '0-0', 0, 0
   for i = 1, #info, 2 do
     if info[i] == 'last-generated-id' then newest = info[i + 1] end
-    if info[i] == 'max-deleted-entry-id' then trimmed = info[i + 1] end
+    if info[i] == 'recorded-first-entry-id' then first = info[i + 1] end
+    if info[i] == 'entries-added' then added = info[i + 1] end
+    if info[i] == 'length' then length = info[i + 1] end
   end
-  if after ~= '' and not before(after, trimmed) and not before(newest, after) then
+  -- trimmed entries (Redis 7.0 records no id of them): a position before the first entry
+  -- kept may have missed some, so it gets a snapshot
+  if after ~= '' and (added == length or not before(after, first))
+      and not before(newest, after) then
     return {'missed', newest, redis.call('XRANGE', feed, '(' .. after, '+')}
   end
 end

@@ -141,7 +141,11 @@ class LiveHub:
         self._resyncs: dict[Subscription, Callable[[str | None], None]] = {}
 
     async def start(self) -> None:
+        self.going_away = asyncio.Event()  # the server is shutting down: followers are let go
         self._task = asyncio.create_task(self.source.run(self._heard, self._reconnected))
+
+    def go_away(self) -> None:
+        self.going_away.set()
 
     async def stop(self) -> None:
         if self._task is not None:

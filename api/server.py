@@ -50,19 +50,29 @@ def hypercorn_config(
     return config
 
 
-def run_server(app: ASGIApp, config: Config, *, on_ready: Callable[[], None] | None = None) -> None:
+def run_server(
+    app: ASGIApp,
+    config: Config,
+    *,
+    on_ready: Callable[[], None] | None = None,
+    on_stop: Callable[[], None] | None = None,
+) -> None:
     """Serves ``app`` until SIGTERM or SIGINT, then shuts down gracefully and returns.
 
-    On the signal the listening sockets close, requests in flight get up to
+    On the signal the listening sockets close, ``on_stop`` is called (on the event loop: live
+    connections are closed, so they do not hold the drain), requests in flight get up to
     ``config.graceful_timeout`` seconds to finish, then the app's lifespan shutdown runs.
     ``on_ready`` is called once, when every TCP and UDP socket is bound and served.
     """
     survive_clients_misbehaving()
-    uvloop.run(_serve_until_signalled(app, config, on_ready))
+    uvloop.run(_serve_until_signalled(app, config, on_ready, on_stop))
 
 
 async def _serve_until_signalled(
-    app: ASGIApp, config: Config, on_ready: Callable[[], None] | None
+    app: ASGIApp,
+    config: Config,
+    on_ready: Callable[[], None] | None,
+    on_stop: Callable[[], None] | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -76,6 +86,8 @@ async def _serve_until_signalled(
         if on_ready is not None:
             on_ready()
         await stop.wait()
+        if on_stop is not None:
+            on_stop()
         wake_ups.append(asyncio.create_task(_wake_quic_servers(config.quic_bind)))
 
     try:

@@ -34,4 +34,9 @@ def serve(
     )
     # Built before listening, so what it refuses (a wrong cipher key) stops the start.
     app = create_app(settings, bootstrap(settings), owns_platform=True)
-    run_server(app, config, on_ready=lambda: on_ready(cert, generated))
+    run_server(
+        app,
+        config,
+        on_ready=lambda: on_ready(cert, generated),
+        on_stop=lambda: app.state.parts.live.go_away(),  # WebSockets and SSE streams end
+    )

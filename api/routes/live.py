@@ -44,6 +44,7 @@ REASONS = {  # the tiffin_live_closed_total label of each close code
     NO_PONG: "no_pong",
     UNSUPPORTED: "unsupported_data",
     TOO_BIG: "message_too_big",
+    GOING_AWAY: "going_away",
 }
 
 
@@ -140,6 +141,7 @@ async def _converse(websocket: WebSocket, session: LiveSession, ping_seconds: fl
     tasks = [
         asyncio.create_task(_send(websocket, session)),
         asyncio.create_task(_overflow(session)),
+        asyncio.create_task(_going_away(session)),
         asyncio.create_task(_listen(websocket, session, heard)),
         asyncio.create_task(_heartbeat(session, heard, ping_seconds)),
     ]
@@ -157,6 +159,11 @@ async def _send(websocket: WebSocket, session: LiveSession) -> None:
     while True:
         item = await session.outbox.get()
         await websocket.send_text(json.dumps({"type": item.kind, **item.payload}))
+
+
+async def _going_away(session: LiveSession) -> None:
+    await session.hub.going_away.wait()
+    raise Closing(GOING_AWAY, "the server is shutting down: connect again")
 
 
 async def _overflow(session: LiveSession) -> None:

@@ -22,7 +22,7 @@ from api.dependencies import (
     PersonalData,
     Views,
 )
-from api.live_hub import Outbox
+from api.live_hub import Outbox, Outgoing
 from api.live_session import FINAL, LiveSession
 from api.order_tracking import OrderTracking
 from api.routes.live import live_topics
@@ -106,11 +106,14 @@ async def _updates(session: LiveSession, request: Request, topic: str) -> AsyncI
         if not await session.subscribe(topic):
             return
         status = ""
-        while status not in FINAL and not await request.is_disconnected():
-            try:
-                item = await asyncio.wait_for(session.outbox.get(), KEEP_ALIVE_SECONDS)
-            except TimeoutError:
-                yield b": keep-alive\n\n"
+        going_away = session.hub.going_away
+        while status not in FINAL and not going_away.is_set():
+            if await request.is_disconnected():
+                return
+            item = await _next_or_none(session, KEEP_ALIVE_SECONDS)
+            if item is None:
+                if not going_away.is_set():
+                    yield b": keep-alive\n\n"
                 continue
             data = item.payload.get("data", {})
             if item.kind == "snapshot" and data.get("status"):
@@ -129,3 +132,17 @@ async def _updates(session: LiveSession, request: Request, topic: str) -> AsyncI
                 return  # a follower this slow reconnects and starts from the current status
     finally:
         session.close()
+
+
+async def _next_or_none(session: LiveSession, within: float) -> Outgoing | None:
+    """The next message for the stream; None after ``within`` seconds of quiet, or as soon as
+    the server shuts down (the stream then ends, so it does not hold up the drain)."""
+    getting = asyncio.ensure_future(session.outbox.get())
+    leaving = asyncio.ensure_future(session.hub.going_away.wait())
+    try:
+        await asyncio.wait({getting, leaving}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        leaving.cancel()
+        if not getting.done():
+            getting.cancel()
+    return getting.result() if getting.done() and not getting.cancelled() else None

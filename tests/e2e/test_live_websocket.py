@@ -7,8 +7,10 @@ and nobody else waits for it. Two API processes in server mode: test_live_replic
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -303,3 +305,23 @@ def test_a_follower_that_answers_no_ping_is_closed(api: ApiServer) -> None:
     assert closed.code == 4009
     assert pings >= 1
     assert closed_for(api, "no_pong") == before + 1
+
+
+def test_sigterm_lets_live_followers_go_with_1001_without_holding_the_drain(
+    tmp_path: Path,
+) -> None:
+    async def scenario(server: ApiServer) -> tuple[Closed, float]:
+        customer = server.token("leaving-customer", Role.CUSTOMER)
+        async with live_client(server, customer) as follower:
+            assert (await follower.next())["type"] == "ready"
+            began = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            closed = await follower.closed()
+            return closed, time.monotonic() - began
+
+    with api_server(server_environ(tmp_path), graceful_seconds=30.0) as server:
+        closed, took = asyncio.run(scenario(server))
+        server.process.wait(timeout=20)
+
+    assert closed.code == 1001
+    assert took < 10, f"closed {took:.1f} s after SIGTERM (the drain allows 30)"
