@@ -11,6 +11,10 @@ others' connections. Applied once by ``api.server.run_server`` (idempotent).
   connection's loop waits forever.
 - HTTP/3 under load: the UDP server queues 10 datagrams and drops the rest, so 32 busy clients
   lose about a quarter of their packets to it and wait seconds for QUIC to resend them.
+
+And one cost: Hypercorn accepts every WebSocket's offer of permessage-deflate, whose zlib state
+is about 260 KiB a connection. ``/v1/live`` sends small JSON messages, which compression hardly
+shrinks, to many mostly idle followers: WebSockets are accepted uncompressed.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.protocol.h3 import H3Protocol
 from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
+from hypercorn.protocol.ws_stream import Handshake
 
 GUARDED = "tiffin_guarded"
 DATAGRAM_QUEUE = 2048
@@ -38,6 +43,7 @@ def survive_clients_misbehaving() -> None:
     _wrap(H2Protocol, "_handle_events", _ignoring_bodies_of_answered_streams)
     _wrap(HTTPStream, "handle", _dropping_bodies_of_finished_responses)
     _wrap(UDPServer, "__init__", _queueing_more_datagrams)
+    _wrap(Handshake, "accept", _without_compression)
 
 
 def _wrap(owner: type, name: str, guard: Callable[[Any], Any]) -> None:
@@ -93,3 +99,11 @@ def _queueing_more_datagrams(original: Any) -> Any:
         server.protocol_queue = asyncio.Queue(DATAGRAM_QUEUE)
 
     return init
+
+
+def _without_compression(original: Any) -> Any:
+    def accept(handshake: Any, *args: Any, **kwargs: Any) -> Any:
+        handshake.extensions = None  # as if the client offered none
+        return original(handshake, *args, **kwargs)
+
+    return accept

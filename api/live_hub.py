@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 RECONNECT_SECONDS = 0.5
 
 
-class SlowConsumer(Exception):
-    """The outbox overflowed: its follower reads slower than its topics change."""
-
-
 @dataclass(frozen=True)
 class Outgoing:
     kind: str  # snapshot, update, courier_location, error, ping, pong, ready
@@ -42,29 +39,32 @@ class Outgoing:
 
 
 class Outbox:
-    """What is on its way to one follower, bounded: an overflow sets ``overflowed`` (the
-    connection is then closed, with a documented code) instead of waiting for the follower."""
+    """What is on its way to one follower, bounded: an overflow marks it (the connection is
+    then closed, with a documented code) instead of waiting for the follower. ``attention``
+    is set when the connection must end: an overflow, or the server shutting down."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.queue: asyncio.Queue[Outgoing] = asyncio.Queue()
-        self.overflowed = asyncio.Event()
+        self.attention = asyncio.Event()
+        self.overflowed = False
+        self.going_away = False
 
     def put(self, kind: str, payload: dict[str, Any]) -> None:
-        if self.overflowed.is_set():
+        if self.overflowed:
             return
         if self.queue.qsize() >= self.limit:
-            self.overflowed.set()
+            self.overflowed = True
+            self.attention.set()
             return
         self.queue.put_nowait(Outgoing(kind, payload))
 
+    def leave(self) -> None:
+        self.going_away = True
+        self.attention.set()
+
     async def get(self) -> Outgoing:
         return await self.queue.get()
-
-    async def overflow(self) -> None:
-        """Returns once the outbox has overflowed: SlowConsumer."""
-        await self.overflowed.wait()
-        raise SlowConsumer(f"more than {self.limit} messages waited for this follower")
 
 
 class Subscription:
@@ -139,13 +139,25 @@ class LiveHub:
         self._by_topic: dict[str, set[Subscription]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._resyncs: dict[Subscription, Callable[[str | None], None]] = {}
+        self._outboxes: weakref.WeakSet[Outbox] = weakref.WeakSet()
+        self.going_away = False
 
     async def start(self) -> None:
-        self.going_away = asyncio.Event()  # the server is shutting down: followers are let go
         self._task = asyncio.create_task(self.source.run(self._heard, self._reconnected))
 
+    def outbox(self, limit: int) -> Outbox:
+        """A new follower's outbox (told when the server shuts down)."""
+        outbox = Outbox(limit)
+        self._outboxes.add(outbox)
+        if self.going_away:
+            outbox.leave()
+        return outbox
+
     def go_away(self) -> None:
-        self.going_away.set()
+        """The server is shutting down: every follower is let go."""
+        self.going_away = True
+        for outbox in list(self._outboxes):
+            outbox.leave()
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -1,7 +1,8 @@
 """``python -m bench`` (also ``tiffin bench``): the write-path and replay benchmarks;
 ``python -m bench projections`` (``tiffin bench projections``): the read-model benchmark;
 ``python -m bench api`` (``tiffin bench api``): the HTTP API benchmark;
-``python -m bench kafka`` (``tiffin bench kafka``): the integration-events benchmark."""
+``python -m bench kafka`` (``tiffin bench kafka``): the integration-events benchmark;
+``python -m bench live`` (``tiffin bench live``): the live channels' fan-out benchmark."""
 
 from __future__ import annotations
 
@@ -46,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench.api import main as api_main
 
         return api_main(arguments[1:])
+    if arguments[:1] == ["live"]:
+        from bench.live import main as live_main
+
+        return live_main(arguments[1:])
     args = build_parser().parse_args(arguments)
     seconds = 0.5 if args.quick else args.seconds
     if not 0 < seconds <= 20:

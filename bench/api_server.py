@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,10 +102,14 @@ def stack_environ(data_dir: Path, port: int, secret: bytes, **tiffin: str) -> di
 
 @contextmanager
 def api_stack(
-    data_dir: Path, database_url: str | None, redis_url: str | None
+    data_dir: Path,
+    database_url: str | None,
+    redis_url: str | None,
+    worker_only: Sequence[str] = (),
 ) -> Iterator[ApiStack]:
-    """``tiffin serve`` and (with a database) one ``tiffin worker``, stopped afterwards; with
-    a database, the Redis keys under the run's prefix are deleted afterwards."""
+    """``tiffin serve`` and (with a database) one ``tiffin worker`` (of ``worker_only``'s
+    components, or all), stopped afterwards; with a database, the Redis keys under the run's
+    prefix are deleted afterwards."""
     port, secret = free_port(), secrets.token_hex(32).encode()
     # made here, so the server does not race us
     cert, _, _ = certificate_of(load_settings({"TIFFIN_DATA_DIR": str(data_dir)}))
@@ -126,7 +130,8 @@ def api_stack(
     try:
         worker = None
         if database_url is not None:
-            worker = _start(["worker"], environ, logs / "worker.log", started)
+            only = ["--only", *worker_only] if worker_only else []
+            worker = _start(["worker", *only], environ, logs / "worker.log", started)
             _wait_for(worker, logs / "worker.log", WORKER_LINE)
         server = _start(["serve", "--graceful-seconds", "2"], environ, logs / "serve.log", started)
         _wait_for(server, logs / "serve.log", SERVING_LINE)

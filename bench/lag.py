@@ -93,7 +93,7 @@ class LagResult:
 
 
 @dataclass
-class _Order:
+class OrderInFlight:
     """One order's way through its lifecycle, a command at a time."""
 
     restaurant: Restaurant
@@ -107,7 +107,7 @@ class _Order:
     rider: Cause | None = None
 
 
-class _Writer:
+class Commands:
     """Issues each order's commands through the applications, as their callers would."""
 
     def __init__(
@@ -123,14 +123,14 @@ class _Writer:
         self.number = number
         self.created = 0
 
-    def new_order(self) -> _Order:
+    def new_order(self) -> OrderInFlight:
         self.created += 1
         restaurant = self.restaurants[self.created % len(self.restaurants)]
         correlation = f"order-{uuid4().hex[:12]}"
         customer = Cause(f"customer-{self.number}-{self.created}", Role.CUSTOMER, correlation)
-        return _Order(restaurant, customer)
+        return OrderInFlight(restaurant, customer)
 
-    def next_command(self, o: _Order) -> tuple[Application[Any], Callable[[], Changed[Any]]]:
+    def next_command(self, o: OrderInFlight) -> tuple[Application[Any], Callable[[], Changed[Any]]]:
         t = self.tiffin
         corr = o.customer.correlation_id
         saga = Cause(SAGA_ACTOR, Role.SYSTEM, corr)
@@ -177,7 +177,7 @@ class _Writer:
             order_id, restaurant_stars=5, courier_stars=4, cause=o.customer
         )
 
-    def _place(self, o: _Order) -> Changed[Any]:
+    def _place(self, o: OrderInFlight) -> Changed[Any]:
         items = list(o.restaurant.menu.values())[: 1 + self.created % 3]
         changed = self.tiffin.ordering.place_order(
             customer_id=o.customer.actor_id,
@@ -196,7 +196,7 @@ class _Writer:
         o.order_id, o.total = changed.value.id, changed.value.total
         return changed
 
-    def _request_payment(self, o: _Order, saga: Cause) -> Changed[Any]:
+    def _request_payment(self, o: OrderInFlight, saga: Cause) -> Changed[Any]:
         assert o.order_id is not None
         assert o.total is not None
         changed = self.tiffin.payments.request_payment(
@@ -205,7 +205,7 @@ class _Writer:
         o.payment_id = changed.value.id
         return changed
 
-    def _request_delivery(self, o: _Order, saga: Cause) -> Changed[Any]:
+    def _request_delivery(self, o: OrderInFlight, saga: Cause) -> Changed[Any]:
         assert o.order_id is not None
         changed = self.tiffin.deliveries.request_delivery(
             order_id=o.order_id, pickup=o.restaurant.location, dropoff=BENGALURU, cause=saga
@@ -213,7 +213,7 @@ class _Writer:
         o.delivery_id = changed.value.id
         return changed
 
-    def _assign(self, o: _Order, saga: Cause) -> Changed[Any]:
+    def _assign(self, o: OrderInFlight, saga: Cause) -> Changed[Any]:
         assert o.delivery_id is not None
         try:
             courier_id, owner_id = self.free_couriers.popleft()
@@ -224,7 +224,7 @@ class _Writer:
         o.rider = Cause(owner_id, Role.COURIER, saga.correlation_id)
         return self.tiffin.deliveries.assign_courier(o.delivery_id, courier_id, saga)
 
-    def _deliver(self, o: _Order, delivery_id: UUID, rider: Cause) -> Changed[Any]:
+    def _deliver(self, o: OrderInFlight, delivery_id: UUID, rider: Cause) -> Changed[Any]:
         changed = self.tiffin.deliveries.deliver(delivery_id, rider)
         assert o.courier_id is not None
         self.free_couriers.append((o.courier_id, rider.actor_id))
@@ -393,7 +393,7 @@ def write_load(plan: WritePlan) -> WriteLog:
     )
     with bootstrap(settings) as tiffin:
         restaurants = [tiffin.restaurants.get_restaurant(i) for i in plan.restaurant_ids]
-        writer = _Writer(tiffin, restaurants, plan.couriers, plan.number)
+        writer = Commands(tiffin, restaurants, plan.couriers, plan.number)
         logs = [tiffin.ordering, tiffin.payments, tiffin.deliveries]
         interval = EVENTS_PER_ORDER * plan.processes / (COMMANDS_PER_ORDER * plan.events_per_second)
         began = plan.start_at + interval * plan.number / plan.processes
@@ -464,15 +464,15 @@ def measure_lag(
     )
 
 
-def _write(writer: _Writer, began: float, interval: float, count: int, threads: int) -> WriteLog:
+def _write(writer: Commands, began: float, interval: float, count: int, threads: int) -> WriteLog:
     """Open loop: command ``n`` starts at ``began + n * interval`` whatever became of the
     ones before."""
-    ready: deque[_Order] = deque()
+    ready: deque[OrderInFlight] = deque()
     log = WriteLog(began=began)
     previous_switch = sys.getswitchinterval()
     sys.setswitchinterval(0.001)  # the pacing thread gets the GIL back sooner
 
-    def run(order: _Order, due: float) -> None:
+    def run(order: OrderInFlight, due: float) -> None:
         app, command = writer.next_command(order)
         slip = time.time() - due
         try:

@@ -25,7 +25,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from api.dependencies import ApiParts
-from api.live_hub import Outbox, SlowConsumer
 from api.live_session import LiveSession
 from api.live_topics import FOLLOWERS, LiveTopics
 from api.order_tracking import OrderTracking
@@ -71,7 +70,7 @@ async def live(websocket: WebSocket) -> None:
     session: LiveSession | None = None
     try:
         caller = await _authenticated(websocket, parts)
-        outbox = Outbox(parts.settings.live_buffer_messages)
+        outbox = parts.live.outbox(parts.settings.live_buffer_messages)
         session = LiveSession(
             caller,
             live_topics(parts),
@@ -140,10 +139,8 @@ async def _converse(websocket: WebSocket, session: LiveSession, ping_seconds: fl
     heard = [time.monotonic()]
     tasks = [
         asyncio.create_task(_send(websocket, session)),
-        asyncio.create_task(_overflow(session)),
-        asyncio.create_task(_going_away(session)),
         asyncio.create_task(_listen(websocket, session, heard)),
-        asyncio.create_task(_heartbeat(session, heard, ping_seconds)),
+        asyncio.create_task(_watch(session, heard, ping_seconds)),
     ]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -159,19 +156,6 @@ async def _send(websocket: WebSocket, session: LiveSession) -> None:
     while True:
         item = await session.outbox.get()
         await websocket.send_text(json.dumps({"type": item.kind, **item.payload}))
-
-
-async def _going_away(session: LiveSession) -> None:
-    await session.hub.going_away.wait()
-    raise Closing(GOING_AWAY, "the server is shutting down: connect again")
-
-
-async def _overflow(session: LiveSession) -> None:
-    """Closes a follower whose outbox overflowed, even while a send to it waits."""
-    try:
-        await session.outbox.overflow()
-    except SlowConsumer as error:
-        raise Closing(SLOW_CONSUMER, str(error)) from None
 
 
 async def _listen(websocket: WebSocket, session: LiveSession, heard: list[float]) -> None:
@@ -192,12 +176,21 @@ async def _listen(websocket: WebSocket, session: LiveSession, heard: list[float]
             session.outbox.put("error", {"topic": None, "status": 400, "detail": detail})
 
 
-async def _heartbeat(session: LiveSession, heard: list[float], every: float) -> None:
+async def _watch(session: LiveSession, heard: list[float], every: float) -> None:
+    """Pings the follower every ``every`` s, and closes the connection when it must end: no
+    message for two intervals, its outbox overflowed (even while a send to it waits), or the
+    server shutting down."""
+    outbox = session.outbox
     while True:
-        await asyncio.sleep(every)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(outbox.attention.wait(), every)
+        if outbox.going_away:
+            raise Closing(GOING_AWAY, "the server is shutting down: connect again")
+        if outbox.overflowed:
+            raise Closing(SLOW_CONSUMER, f"more than {outbox.limit} messages waited for you")
         if time.monotonic() - heard[0] > 2 * every:
             raise Closing(NO_PONG, f"no message for {2 * every:g} s (answer each ping)")
-        session.outbox.put("ping", {})
+        outbox.put("ping", {})
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:

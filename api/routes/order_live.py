@@ -22,7 +22,7 @@ from api.dependencies import (
     PersonalData,
     Views,
 )
-from api.live_hub import Outbox, Outgoing
+from api.live_hub import Outgoing
 from api.live_session import FINAL, LiveSession
 from api.order_tracking import OrderTracking
 from api.routes.live import live_topics
@@ -94,7 +94,7 @@ async def follow_order(
     ``courier_location`` while a courier is on the way; the stream ends once the order is
     delivered, cancelled or rejected. The order's live topic (``/v1/live``), as events."""
     await run_in_threadpool(tracking.visible, caller, order_id)
-    outbox = Outbox(parts.settings.live_buffer_messages)
+    outbox = parts.live.outbox(parts.settings.live_buffer_messages)
     session = LiveSession(caller, live_topics(parts), parts.live, parts.locations, outbox, 1)
     stream = _updates(session, request, order_topic(order_id))
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -106,13 +106,13 @@ async def _updates(session: LiveSession, request: Request, topic: str) -> AsyncI
         if not await session.subscribe(topic):
             return
         status = ""
-        going_away = session.hub.going_away
-        while status not in FINAL and not going_away.is_set():
+        outbox = session.outbox
+        while status not in FINAL and not outbox.going_away:
             if await request.is_disconnected():
                 return
             item = await _next_or_none(session, KEEP_ALIVE_SECONDS)
             if item is None:
-                if not going_away.is_set():
+                if not outbox.going_away:
                     yield b": keep-alive\n\n"
                 continue
             data = item.payload.get("data", {})
@@ -128,7 +128,7 @@ async def _updates(session: LiveSession, request: Request, topic: str) -> AsyncI
             elif item.kind == "error":
                 yield _sse("error", item.payload)
                 return
-            if session.outbox.overflowed.is_set():
+            if outbox.overflowed:
                 return  # a follower this slow reconnects and starts from the current status
     finally:
         session.close()
@@ -136,13 +136,16 @@ async def _updates(session: LiveSession, request: Request, topic: str) -> AsyncI
 
 async def _next_or_none(session: LiveSession, within: float) -> Outgoing | None:
     """The next message for the stream; None after ``within`` seconds of quiet, or as soon as
-    the server shuts down (the stream then ends, so it does not hold up the drain)."""
-    getting = asyncio.ensure_future(session.outbox.get())
-    leaving = asyncio.ensure_future(session.hub.going_away.wait())
+    the stream must end (the server shuts down: the stream must not hold up the drain)."""
+    outbox = session.outbox
+    if not outbox.queue.empty():
+        return outbox.queue.get_nowait()
+    getting = asyncio.ensure_future(outbox.get())
+    ending = asyncio.ensure_future(outbox.attention.wait())
     try:
-        await asyncio.wait({getting, leaving}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({getting, ending}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        leaving.cancel()
+        ending.cancel()
         if not getting.done():
             getting.cancel()
     return getting.result() if getting.done() and not getting.cancelled() else None
