@@ -16,6 +16,7 @@ connection, every subscription reads its feed again after its position once it i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from collections import defaultdict
@@ -30,6 +31,7 @@ from projections.live_feed import channel_of, parse_published, position_key
 
 log = logging.getLogger(__name__)
 RECONNECT_SECONDS = 0.5
+READY_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,18 @@ class Subscription:
         self.topic = topic
         self.deliver = deliver  # (position, message): passes an update on
         self.position: str | None = None  # the newest passed on; None while reading the feed
+        self._newest: str | None = None  # the newest ever passed on (reads may overlap)
         self._waiting: list[tuple[str, dict[str, Any]]] = []
 
     def heard(self, position: str, message: dict[str, Any]) -> None:
         if self.position is None:
             self._waiting.append((position, message))
-        elif position_key(position) > position_key(self.position):
-            self.position = position
+        else:
+            self._pass_on(position, message)
+
+    def _pass_on(self, position: str, message: dict[str, Any]) -> None:
+        if self._newest is None or position_key(position) > position_key(self._newest):
+            self._newest = self.position = position
             self.deliver(position, message)
 
     def caught_up(self, newest: str, missed: list[tuple[str, dict[str, Any]]]) -> None:
@@ -88,21 +95,26 @@ class Subscription:
         meanwhile that came after them, in order and each once."""
         waiting, self._waiting = self._waiting, []
         for position, message in missed:
-            self.deliver(position, message)
-        self.position = newest
+            self._pass_on(position, message)
+        known = [p for p in (newest, self._newest) if p is not None]
+        self._newest = self.position = max(known, key=position_key)  # what came up to it: read
         for position, message in waiting:
-            self.heard(position, message)
+            self._pass_on(position, message)
 
     def resyncing(self) -> str | None:
-        """The source reconnected: wait again until the feed is read after ``position``."""
+        """The source (re)started hearing: wait again until the feed is read after
+        ``position``."""
         position, self.position = self.position, None
         return position
 
 
 class FeedSource(Protocol):
+    listening: asyncio.Event  # set once it hears the feeds
+
     async def run(self, heard: Callable[[str, str], None], reconnected: Callable[[], None]) -> None:
         """Calls ``heard(channel, payload)`` for every feed message until cancelled;
-        ``reconnected()`` after any gap in hearing them."""
+        ``reconnected()`` each time it starts hearing them (after a gap, or at first: what
+        came before is read from the feeds)."""
         ...
 
 
@@ -143,7 +155,11 @@ class LiveHub:
         self.going_away = False
 
     async def start(self) -> None:
+        """Starts hearing the source; returns once it listens (or after ``READY_SECONDS``
+        with Redis down: subscriptions made before it listens read their feeds again then)."""
         self._task = asyncio.create_task(self.source.run(self._heard, self._reconnected))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.source.listening.wait(), READY_SECONDS)
 
     def outbox(self, limit: int) -> Outbox:
         """A new follower's outbox (told when the server shuts down)."""
@@ -205,6 +221,7 @@ class InProcessSource:
 
     def __init__(self, follow: Callable[[Callable[[str, str], None]], Callable[[], None]]) -> None:
         self._follow = follow
+        self.listening = asyncio.Event()
 
     async def run(self, heard: Callable[[str, str], None], reconnected: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()
@@ -213,6 +230,7 @@ class InProcessSource:
             loop.call_soon_threadsafe(heard, channel, text)
 
         stop = self._follow(follower)
+        self.listening.set()
         try:
             await asyncio.Event().wait()  # until cancelled
         finally:
@@ -225,16 +243,15 @@ class RedisSource:
     def __init__(self, url: str, prefix: str) -> None:
         self.client = AsyncRedis.from_url(url)
         self.pattern = channel_of(prefix, "*")
+        self.listening = asyncio.Event()
 
     async def run(self, heard: Callable[[str, str], None], reconnected: Callable[[], None]) -> None:
-        first = True
         while True:
             pubsub = self.client.pubsub()
             try:
                 await pubsub.psubscribe(self.pattern)
-                if not first:
-                    reconnected()  # what was fed while nobody heard is read from the feeds
-                first = False
+                self.listening.set()
+                reconnected()  # what was fed while nobody heard is read from the feeds
                 async for message in pubsub.listen():
                     if message.get("type") == "pmessage":
                         heard(_text(message["channel"]), _text(message["data"]))
@@ -246,8 +263,8 @@ class RedisSource:
                 else:
                     raise
             finally:
+                self.listening.clear()
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
-            first = False
             await asyncio.sleep(RECONNECT_SECONDS)
 
     async def close(self) -> None:
