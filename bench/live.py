@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import ssl
 import sys
@@ -33,7 +32,7 @@ import websockets
 from application.settings import load_settings
 from bench.api_server import ApiStack, api_stack
 from bench.database import add_server_url, scratch_database
-from bench.lag import WRITER_CACHE, Commands, OrderInFlight
+from bench.lag import Commands, OrderInFlight
 from bench.projections import table
 from bench.report import write_json
 from bench.seed import couriers_on_shift, open_restaurants
@@ -148,8 +147,8 @@ class Follower:
 async def run(
     args: argparse.Namespace, stack: ApiStack, database_url: str, data_dir: Path, say: Any
 ) -> list[Row]:
-    assert stack.redis_prefix is not None
-    os.environ.update(WRITER_CACHE)
+    assert stack.redis_prefix is not None  # (no aggregate cache: this process's environment
+    # is what the tests' later servers inherit, and they must read what other processes did)
     settings = load_settings(
         {
             "TIFFIN_DATABASE_URL": database_url,
