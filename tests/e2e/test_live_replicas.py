@@ -29,13 +29,15 @@ def replicas(
             "TIFFIN_REDIS_PREFIX": prefix,
         }
         first = server_environ(tmp_path_factory.mktemp("replica-a"), **shared)
-        with api_server(first, workers=1) as a:
+        # Both API processes start before the worker (as in test_api_end_to_end: processes
+        # starting beside a running worker on a new schema have been seen to hang in CI).
+        with api_server(first) as a:
             second = server_environ(
                 tmp_path_factory.mktemp("replica-b"),
                 **shared,
                 TIFFIN_JWT_SECRET=a.environ["TIFFIN_JWT_SECRET"],
             )
-            with api_server(second) as b:
+            with api_server(second, workers=1) as b:
                 yield a, b
 
 
