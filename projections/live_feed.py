@@ -64,14 +64,6 @@ def order_topic(order_id: Any) -> str:
     return f"{ORDER}:{order_id}"
 
 
-def restaurant_topic(restaurant_id: Any) -> str:
-    return f"{RESTAURANT}:{restaurant_id}"
-
-
-def courier_topic(courier_id: Any) -> str:
-    return f"{COURIER}:{courier_id}"
-
-
 def position_key(position: str) -> tuple[int, int]:
     """A position as something that sorts: ValueError if it is not one."""
     ms, dash, seq = position.partition("-")
