@@ -9,8 +9,11 @@ the changes (``projections/projector.py``).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from adapters.sql import SqlDatabase, create_tables
 from application.work import PARKED, SCHEDULED, Change, Schedule, WorkItem
@@ -36,6 +39,8 @@ CLAIM = (  # {row_lock}: PostgreSQL passes over rows another claim is taking
     " ORDER BY due_at LIMIT ?{row_lock})"
     " RETURNING queue, key, due_at, payload, attempts, status, last_error, version"
 )
+
+DELETE_ITEM = "DELETE FROM tiffin_work_items WHERE queue = ? AND key = ? AND version = ?"
 
 
 class SqlWorkStore:
@@ -70,10 +75,7 @@ class SqlWorkStore:
 
     def finish(self, item: WorkItem) -> None:
         with self._transaction() as run:
-            run(
-                "DELETE FROM tiffin_work_items WHERE queue = ? AND key = ? AND version = ?",
-                (item.queue, item.key, item.version),
-            )
+            run(DELETE_ITEM, (item.queue, item.key, item.version))
 
     def postpone(self, item: WorkItem, due_at: float, error: str | None, park: bool) -> None:
         with self._transaction() as run:
@@ -91,6 +93,12 @@ class SqlWorkStore:
                 ),
             )
 
+    def replace(self, item: WorkItem, changes: Sequence[Change]) -> None:
+        with self._transaction() as run:
+            cursor = run(DELETE_ITEM, (item.queue, item.key, item.version))
+            if cursor.rowcount == 1:
+                self.record(run, item.queue, changes)
+
     def items(self, queue: str, status: str | None = None) -> list[WorkItem]:
         statuses = [SCHEDULED, PARKED] if status is None else [status]
         with self._transaction() as run:
@@ -101,6 +109,14 @@ class SqlWorkStore:
                 (queue, statuses[0], statuses[-1]),
             ).fetchall()
         return [_item(row) for row in rows]
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many items each queue holds, by status."""
+        with self._transaction() as run:
+            rows = run(
+                "SELECT queue, status, COUNT(*) FROM tiffin_work_items GROUP BY queue, status", ()
+            ).fetchall()
+        return {(queue, status): int(count) for queue, status, count in rows}
 
     def retry(self, queue: str, key: str, now: float) -> bool:
         with self._transaction() as run:
@@ -117,3 +133,24 @@ def _item(row: Sequence[Any]) -> WorkItem:
     return WorkItem(
         queue, key, float(due_at), json.loads(payload), attempts, status, last_error, version
     )
+
+
+class WorkItemsCollector(Collector):
+    """``tiffin_work_items{queue, status}``: what each queue holds, scheduled and parked (a
+    parked item waits for ``tiffin work retry``)."""
+
+    def __init__(self, store: SqlWorkStore, queues: Sequence[str]) -> None:
+        self.store = store
+        self.queues = queues
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts = self.store.counts()
+        family = GaugeMetricFamily(
+            "tiffin_work_items",
+            "items in each work queue, by status (parked: failed too often, or refused)",
+            labels=["queue", "status"],
+        )
+        for queue in self.queues:
+            for status in (SCHEDULED, PARKED):
+                family.add_metric([queue, status], counts.get((queue, status), 0))
+        yield family

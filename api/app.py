@@ -25,6 +25,7 @@ from api.routes import (
     audit,
     couriers,
     deliveries,
+    devices,
     health,
     live,
     order_live,
@@ -76,8 +77,18 @@ def create_app(settings: Settings, registry: CollectorRegistry, open_parts: Part
     app.add_middleware(
         ApiMiddleware, max_body_bytes=settings.max_body_bytes, metrics=HttpMetrics(registry)
     )
-    routers = (health, restaurants, orders, order_live, live, payments, couriers, deliveries, audit)
-    for module in (*routers, analytics):
+    routers = (
+        health,
+        restaurants,
+        orders,
+        order_live,
+        live,
+        payments,
+        couriers,
+        deliveries,
+        devices,
+    )
+    for module in (*routers, audit, analytics):
         app.include_router(module.router)
     app.openapi = truthful_openapi(app, settings.max_item_price)  # type: ignore[method-assign]
     return app

@@ -22,6 +22,7 @@ from api.order_documents import OrderDocuments
 from api.rate_limiting import RouteLimits
 from api.view_reads import ViewReads
 from application.deliveries import Deliveries
+from application.devices import DeviceRegistry
 from application.history import EventPositions
 from application.identity import BearerVerifier
 from application.locations import LocationStore
@@ -61,6 +62,7 @@ class ApiParts:
     positions: EventPositions
     probes: Mapping[str, Probe]  # what /readyz checks, by name
     personal: Personal  # how the views keep people's ids and text
+    devices: DeviceRegistry  # where push notifications go
     owners: RestaurantOwners = field(init=False)
     documents: OrderDocuments = field(init=False)
 
@@ -106,6 +108,7 @@ Probes = Annotated[Mapping[str, Probe], _part("probes")]
 Owners = Annotated[RestaurantOwners, _part("owners")]
 Documents = Annotated[OrderDocuments, _part("documents")]
 PersonalData = Annotated[Personal, _part("personal")]
+DeviceList = Annotated[DeviceRegistry, _part("devices")]
 IdempotencyKey = Annotated[
     str | None,
     Header(

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     live_ping_seconds: float = Field(default=20.0, ge=0.05, le=300)  # /v1/live heartbeat
     live_buffer_messages: int = Field(default=256, ge=1, le=100_000)  # per follower
     live_max_topics: int = Field(default=20, ge=1, le=1_000)  # per connection
+    push_credentials_file: Path | None = None  # FCM service account key; push is off without
+    push_project_id: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{4,61}[a-z0-9]$")
+    push_fcm_url: str = "https://fcm.googleapis.com"
+    push_token_url: str | None = None  # instead of the key file's token_uri
+    push_max_devices: int = Field(default=10, ge=1, le=100)  # per party
     kafka_partitions: int = Field(default=6, ge=1, le=10_000)  # `tiffin events topics`
     kafka_topic_partitions: str = ""  # per topic: orders=24,courier-locations=12
     kafka_replication_factor: int | None = Field(default=None, ge=1, le=32)  # None: min(3, brokers)
@@ -109,6 +114,11 @@ class Settings(BaseSettings):
     @classmethod
     def _redis_url(cls, url: str | None) -> str | None:
         return _require_scheme(url, ("redis", "rediss", "unix"))
+
+    @field_validator("push_fcm_url", "push_token_url")
+    @classmethod
+    def _push_urls(cls, url: str | None) -> str | None:
+        return _require_scheme(url, ("http", "https"))
 
     @field_validator("payment_gateway_url")
     @classmethod

@@ -1,4 +1,4 @@
-"""Scheduled work driven by events: the saga's deadlines and the outbox of gateway calls.
+"""Scheduled work driven by events: the saga's deadlines, the outbox of gateway calls, push.
 
 A work queue's events come in through a projector (``projections/projector.py``) whose
 projection turns them into changes to a table of work items (schedule an item at a time, or
@@ -68,7 +68,24 @@ class Park:
     reason: str
 
 
-Outcome = Done | Later | Park
+@dataclass(frozen=True)
+class Replace:
+    """The item is done, and these items take its place: both in one transaction, so a crash
+    leaves either the item or its replacements, never both and never neither."""
+
+    changes: Sequence[Change]
+
+
+Outcome = Done | Later | Park | Replace
+
+
+class TryLater(Exception):
+    """A failed attempt (counted like any other) whose destination said when to come back:
+    the next one is no sooner than ``retry_after`` seconds, however short the backoff."""
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class WorkStore(Protocol):
@@ -88,6 +105,11 @@ class WorkStore(Protocol):
     def postpone(self, item: WorkItem, due_at: float, error: str | None, park: bool) -> None:
         """Moves the item to ``due_at`` (counting a failed attempt if ``error``), or parks it;
         unless it was rescheduled since it was read."""
+        ...
+
+    def replace(self, item: WorkItem, changes: Sequence[Change]) -> None:
+        """Removes the item and records ``changes`` in its queue, in one transaction; nothing,
+        if the item was rescheduled since it was read."""
         ...
 
     def items(self, queue: str, status: str | None = None) -> list[WorkItem]: ...
@@ -134,6 +156,8 @@ class WorkQueue:
             attempts = item.attempts + 1
             park = attempts >= self.max_attempts
             backoff = min(self.max_backoff_seconds, self.first_backoff_seconds * 2**item.attempts)
+            if isinstance(error, TryLater):
+                backoff = max(backoff, error.retry_after)
             log.warning(
                 "%s %s: attempt %d failed%s: %r",
                 self.name,
@@ -152,3 +176,5 @@ class WorkQueue:
             case Park(reason):
                 log.warning("%s %s: parked: %s", self.name, item.key, reason)
                 self.store.postpone(item, now, reason, park=True)
+            case Replace(changes):
+                self.store.replace(item, changes)

@@ -15,21 +15,19 @@ from application.settings import ConfigurationError, load_settings
 from application.work import PARKED
 from cli.output import print_table
 from wiring.bootstrap import bootstrap
-from wiring.workers import COMPONENTS, KAFKA_COMPONENTS, KAFKA_RELAY, projector
-
-QUEUES = ("deadlines", "outbox", "inbox", "reconcile", "simulated_webhooks")
+from wiring.workers import COMPONENTS, KAFKA_RELAY, projector, switched_off
+from wiring.workers import WORK_QUEUES as QUEUES
 
 
 def run_worker(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings()
-    kafka_off = settings.kafka_bootstrap_servers is None
-    asked_for = sorted(set(args.only or ()) & set(KAFKA_COMPONENTS)) if kafka_off else []
+    off = switched_off(settings)
+    asked_for = [name for name in args.only or () if name in off]
     if asked_for:
-        raise ConfigurationError(
-            f"{', '.join(asked_for)}: only with TIFFIN_KAFKA_BOOTSTRAP_SERVERS set"
-        )
-    only = args.only or [c for c in COMPONENTS if not (kafka_off and c in KAFKA_COMPONENTS)]
+        needed = sorted({off[name] for name in asked_for})
+        raise ConfigurationError(f"{', '.join(asked_for)}: only with {', '.join(needed)} set")
+    only = args.only or [c for c in COMPONENTS if c not in off]
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())

@@ -31,7 +31,8 @@ UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 class Rule:
     """``roles`` may call the route (admins always may). ``scope``: ``any`` (every caller of
     those roles), ``owner`` (the restaurant's owner), ``party`` (the order's customer,
-    restaurant owner and assigned courier), ``me`` (the caller's own courier profile)."""
+    restaurant owner and assigned courier), ``me`` (the caller's own courier profile),
+    ``mine`` (what the caller registered: anyone else's is a 404, as for none at all)."""
 
     method: str
     path: str
@@ -172,7 +173,7 @@ class Matrix:
         the refused ones first (against ``default``), then each admitted one against its own
         target (a command changes what it targets)."""
         labels = list(PRINCIPALS)
-        if rule.scope in ("owner", "party"):
+        if rule.scope in ("owner", "party", "mine"):
             labels += [f"{role}/ghost" for role in sorted(rule.roles | {Role.ADMIN})]
         ordered = sorted(labels, key=lambda label: expected_status(rule, label) < 300)
         for label in ("anonymous", "malformed", *ordered):

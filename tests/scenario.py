@@ -147,6 +147,15 @@ def gateway_says(
     return tiffin.webhooks.receive(signature_header(secret, raw, int(time.time())), raw)
 
 
+def paid_order(tiffin: Tiffin, saga: Any, kitchen: Kitchen, customer: Cause) -> Order:
+    """An order placed by ``customer`` and paid (the saga's ``run_until_idle`` between)."""
+    order = place(tiffin, kitchen, customer)
+    saga.run_until_idle()
+    gateway_says(tiffin, tiffin.payments.payment_of_order(order.id), "payment.captured")
+    saga.run_until_idle()
+    return order
+
+
 def pending_payment(tiffin: Tiffin) -> Payment:
     """A placed order's payment, requested and not yet paid."""
     order = place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))

@@ -14,8 +14,10 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import MapperDeserialisationError
 from redis import Redis
 
+from adapters.device_registry import SqlDeviceRegistry
 from adapters.event_keys import event_keys
 from adapters.event_store import event_store_env
+from adapters.fcm_push import FcmSender, service_account_info
 from adapters.http_gateway import HttpUpiGateway
 from adapters.kafka_admin import TopicOutcome, ensure_topics
 from adapters.kafka_batches import send_batches as send_batches  # the relay's, for bench
@@ -30,6 +32,7 @@ from adapters.redis_locations import RedisLocationStore
 from adapters.redis_views import RedisViews
 from adapters.secrets import configured_or_generated
 from adapters.simulated_gateway import SimulatedUpiGateway
+from adapters.sql import open_database
 from adapters.worker_health import SqlHealthBoard
 from application.circuit_breaker import CircuitBreaker
 from application.deliveries import Deliveries
@@ -86,6 +89,8 @@ class Tiffin:
     _gateway: GuardedGateway | None = None
     _publisher: KafkaPublisher | None = None
     _location_consumer: LocationConsumer | None = None
+    _devices: SqlDeviceRegistry | None = None
+    _push_sender: FcmSender | None = None
 
     @cached_property
     def personal(self) -> Personal:
@@ -182,6 +187,24 @@ class Tiffin:
             self._closers.append(self._location_consumer.close)
         return self._location_consumer
 
+    def devices(self) -> SqlDeviceRegistry:
+        """The devices push notifications go to (in the work database, on a connection of
+        its own: opened once, closed with the platform)."""
+        if self._devices is None:
+            database = open_database(
+                self.settings.database_url, self.settings.data_dir / "work.sqlite3"
+            )
+            self._devices = SqlDeviceRegistry(database, self.settings.push_max_devices)
+            self._closers.append(self._devices.close)
+        return self._devices
+
+    def push_sender(self) -> FcmSender:
+        """FCM, as the service account in TIFFIN_PUSH_CREDENTIALS_FILE (built once)."""
+        if self._push_sender is None:
+            self._push_sender = fcm_sender(self.settings)
+            self._closers.append(self._push_sender.close)
+        return self._push_sender
+
     def breakers(self) -> list[CircuitBreaker]:
         """The circuit breakers of the outside destinations this process has called."""
         return [] if self._gateway is None else [self._gateway.breaker]
@@ -209,6 +232,19 @@ def kafka_connection(settings: Settings) -> KafkaConnection:
         settings.kafka_sasl_password,
         None if cafile is None else str(cafile),
     )
+
+
+def fcm_sender(settings: Settings) -> FcmSender:
+    path = settings.push_credentials_file
+    if path is None:
+        raise ConfigurationError("TIFFIN_PUSH_CREDENTIALS_FILE is not set: push is off")
+    info = service_account_info(path, settings.push_token_url)
+    project_id = settings.push_project_id or info.get("project_id")
+    if not project_id:
+        raise ConfigurationError(
+            "TIFFIN_PUSH_PROJECT_ID: not set, and the service account key names no project_id"
+        )
+    return FcmSender(str(project_id), info, settings.push_fcm_url)
 
 
 def tail_topic(

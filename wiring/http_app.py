@@ -21,6 +21,7 @@ from adapters.memory_views import MemoryViews
 from adapters.platform_tokens import PlatformTokens
 from adapters.redis_rate_limiter import RedisRateLimiter
 from adapters.sql import create_tables, open_database
+from adapters.work_store import WorkItemsCollector
 from adapters.worker_health import register_health
 from api.app import create_app as create_api
 from api.dependencies import ApiParts, Probe
@@ -40,7 +41,7 @@ from projections.registry import EVERY_VIEW
 from projections.views import SqlDatabase
 from wiring.bootstrap import UPI_GATEWAY, Tiffin, bootstrap, kafka_connection
 from wiring.tokens import platform_secret
-from wiring.workers import KAFKA_RELAY, projector
+from wiring.workers import KAFKA_RELAY, WORK_QUEUES, projector
 
 Clock = Callable[[], float]
 
@@ -99,6 +100,7 @@ def _parts(
     if settings.kafka_bootstrap_servers:
         registry.register(LocationsLag(kafka_connection(settings), settings.kafka_topic_prefix))
     register_health(registry, tiffin.health_board())
+    registry.register(WorkItemsCollector(tiffin.work_store(), WORK_QUEUES))
     _register_stranded(registry, tiffin)
     return ApiParts(
         settings=settings,
@@ -120,6 +122,7 @@ def _parts(
         positions=StoredEventPositions(),
         probes=_probes(settings, tiffin, reads),
         personal=tiffin.personal,
+        devices=tiffin.devices(),
     )
 
 

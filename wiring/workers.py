@@ -16,10 +16,11 @@ from adapters.simulated_gateway import SimulatedWebhooks
 from adapters.sql import create_tables, open_database
 from adapters.wake_up import PostgresWakeUp
 from adapters.work_store import SqlWorkStore
-from application import deadlines, outbox, reconciliation
+from application import deadlines, outbox, push, reconciliation
 from application.backoff import BackingOff
 from application.deadlines import DeadlineFiring, DeadlineTimes, deadline_changes
 from application.outbox import OUTBOX_CHANGES, GatewayCalls
+from application.push import PUSH_CHANGES, PushNotifications
 from application.reconciliation import Reconciliation, reconcile_changes
 from application.runtime import SAGA, Component, Leadership, Runtime, SagaStep
 from application.settings import Settings
@@ -40,9 +41,11 @@ from projections.views import SqlDatabase
 KAFKA_RELAY: str = RELAY_NAME  # the worker component relaying integration events to Kafka
 COURIER_LOCATIONS: str = LOCATIONS_NAME  # the one applying couriers' pings from Kafka
 KAFKA_COMPONENTS = (KAFKA_RELAY, COURIER_LOCATIONS)  # only when Kafka is configured
+PUSH: str = push.QUEUE  # push notifications through FCM, only when configured
 SAGA_COMPONENTS = ("ordering", "payments", "deliveries", "deadlines", "outbox", "inbox")
 GATEWAY_COMPONENTS = ("reconcile", SIMULATED_WEBHOOKS)
-COMPONENTS = (*SAGA_COMPONENTS, *GATEWAY_COMPONENTS, *EVERY_VIEW, *KAFKA_COMPONENTS)
+COMPONENTS = (*SAGA_COMPONENTS, *GATEWAY_COMPONENTS, *EVERY_VIEW, *KAFKA_COMPONENTS, PUSH)
+WORK_QUEUES = ("deadlines", "outbox", "inbox", "reconcile", SIMULATED_WEBHOOKS, PUSH)
 ClosableWorkStore = SqlWorkStore
 
 
@@ -104,6 +107,16 @@ def leadership_for(settings: Settings) -> Leadership:
     return FileLeadership(settings.data_dir / "locks")
 
 
+def switched_off(settings: Settings) -> dict[str, str]:
+    """The components these settings leave out, each with the setting that turns it on."""
+    off = {}
+    if settings.kafka_bootstrap_servers is None:
+        off.update(dict.fromkeys(KAFKA_COMPONENTS, "TIFFIN_KAFKA_BOOTSTRAP_SERVERS"))
+    if settings.push_credentials_file is None:
+        off[PUSH] = "TIFFIN_PUSH_CREDENTIALS_FILE"
+    return off
+
+
 def build_runtime(
     tiffin: Tiffin, store: SqlWorkStore, views: SqlDatabase, only: Sequence[str] = COMPONENTS
 ) -> Runtime:
@@ -112,9 +125,9 @@ def build_runtime(
     if unknown:
         raise ValueError(f"no worker component {unknown}; there are {list(COMPONENTS)}")
     settings = tiffin.settings
-    left_out = set() if settings.payment_gateway == "simulated" else {SIMULATED_WEBHOOKS}
-    if settings.kafka_bootstrap_servers is None:
-        left_out |= set(KAFKA_COMPONENTS)
+    left_out = set(switched_off(settings))
+    if settings.payment_gateway != "simulated":
+        left_out.add(SIMULATED_WEBHOOKS)
     components = [
         _built(tiffin, store, views, name)
         for name in COMPONENTS
@@ -207,6 +220,16 @@ def _component(tiffin: Tiffin, store: SqlWorkStore, name: str) -> Component:
         changes = reconcile_changes(settings.reconcile_after_seconds)
         intake = _intake(name, [tiffin.payments], changes, store)
         return WorkQueue(name, intake.run_once, reconcile, **queue)
+    if name == push.QUEUE:
+        notifications = PushNotifications(
+            tiffin.ordering,
+            tiffin.payments,
+            tiffin.restaurants,
+            tiffin.devices(),
+            tiffin.push_sender(),
+        )
+        intake = _intake(name, [tiffin.ordering, tiffin.payments], PUSH_CHANGES, store)
+        return WorkQueue(name, intake.run_once, notifications, **queue)
     if name == INBOX:
         return WorkQueue(name, lambda: 0, tiffin.webhook_inbox(), **queue)
     if name == SIMULATED_WEBHOOKS:

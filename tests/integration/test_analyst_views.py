@@ -35,8 +35,8 @@ from tests.scenario import (
     Kitchen,
     cause,
     courier_on_shift,
-    gateway_says,
     open_kitchen,
+    paid_order,
     place,
 )
 from wiring.bootstrap import Tiffin
@@ -70,14 +70,6 @@ def days_of(tiffin: Tiffin, *orders: Order) -> tuple[str, str]:
     """The first and last UTC day these orders were placed on (a test may straddle midnight)."""
     placed = sorted(day(tiffin.ordering.get_order(o.id).created_on) for o in orders)
     return placed[0], placed[-1]
-
-
-def paid_order(tiffin: Tiffin, saga: Runtime, kitchen: Kitchen, customer: Cause) -> Order:
-    order = place(tiffin, kitchen, customer)
-    saga.run_until_idle()
-    gateway_says(tiffin, tiffin.payments.payment_of_order(order.id), "payment.captured")
-    saga.run_until_idle()
-    return order
 
 
 def accepted_order(

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -35,6 +36,7 @@ C, R, K = Role.CUSTOMER, Role.RESTAURANT, Role.COURIER
 ANY = frozenset(ROLES)
 REST, ITEM = "/v1/restaurants/{restaurant_id}", "/v1/restaurants/{restaurant_id}/menu/items"
 ORDER, DELIVERY = "/v1/orders/{order_id}", "/v1/deliveries/{delivery_id}"
+DEVICE = "/v1/me/devices/{token}"
 ANALYST = frozenset({Role.ANALYST})
 READERS = frozenset({C, R, K, Role.ANALYST})
 RULES = {
@@ -72,6 +74,9 @@ RULES = {
     "daily": Rule("GET", "/v1/analytics/restaurants/{restaurant_id}/daily", ANALYST),
     "couriers": Rule("GET", "/v1/analytics/couriers", ANALYST),
     "orders_csv": Rule("GET", "/v1/analytics/orders.csv", ANALYST),
+    "my_devices": Rule("GET", "/v1/me/devices", ANY),
+    "register_device": Rule("PUT", DEVICE, ANY, status=201),
+    "unregister_device": Rule("DELETE", DEVICE, ANY, "mine", 204),
 }
 UNGUARDED = {"/healthz", "/readyz", "/metrics", "/v1/payments/webhook"}  # no bearer token
 REASON, PREP = {"reason": "out of rice"}, {"prep_minutes": 15}
@@ -156,6 +161,15 @@ def test_every_role_gets_only_what_it_may_and_never_sees_anothers(api: Api) -> N
     run("shift", Target({}, k3, {"on_shift": False}))
     run("location", Target({}, k3, somewhere()))
     run("my_deliveries", Target({}, k3))
+    run("my_devices", Target({}, k3))
+    run("register_device", Target({"token": f"fcm-{uuid4().hex}:moves-to-each"}, k3))
+    phones = {label: f"fcm-{uuid4().hex}:{label.replace('/', '-')}" for label in users}
+    for label, phone in phones.items():  # each principal's own device, to unregister
+        api.expect(
+            201, k3 if label == "courier" else users[label], "PUT", f"/v1/me/devices/{phone}"
+        )
+    mine = {label.replace("/", "_"): Target({"token": t}, k3) for label, t in phones.items()}
+    run("unregister_device", Target({"token": phones["customer"]}, k3), **mine)
 
     report(matrix)
 
