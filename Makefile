@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The browser tests' browser: Debian's package (Playwright drives it; it downloads no browser).
 CHROMIUM := /usr/bin/chromium
+# The deployment checks' tools (tests/deploy), from Debian: promtool, docker-compose, kubectl.
+DEPLOY_TOOLS := /usr/bin/promtool /usr/bin/docker-compose /usr/bin/kubectl
 
 .PHONY: run test lint layering typecheck pytest install clean
 
@@ -22,7 +24,10 @@ $(CHROMIUM):
 run: $(STAMP)
 	$(BIN)/tiffin serve
 
-test: $(STAMP) $(CHROMIUM) lint layering typecheck pytest
+$(DEPLOY_TOOLS):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus docker-compose kubectl
+
+test: $(STAMP) $(CHROMIUM) $(DEPLOY_TOOLS) lint layering typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -28,9 +28,6 @@ class SqlDeviceRegistry:
         self.max_devices = max_devices
         create_tables(database, CREATE_TABLES, "tiffin-devices-ddl")
 
-    def close(self) -> None:
-        self.database.close()
-
     def register(self, party: str, token: str, now: float) -> tuple[Device, bool]:
         with self.database.transaction() as run:
             held = run("SELECT party FROM tiffin_devices WHERE token = ?", (token,)).fetchone()

@@ -25,7 +25,8 @@ def event_store_env(settings: Settings, app_name: str, keys: Sequence[str]) -> d
     Stored events are always compressed, and encrypted with the newest of ``keys`` when there
     are any (``adapters/event_keys.py``).
     """
-    env = {"COMPRESSOR_TOPIC": ZLIB_COMPRESSOR_TOPIC, "CREATE_TABLE": "y"}
+    create = "y" if settings.create_tables else "n"  # off: `tiffin migrate` creates them
+    env = {"COMPRESSOR_TOPIC": ZLIB_COMPRESSOR_TOPIC, "CREATE_TABLE": create}
     if keys:
         env["CIPHER_TOPIC"] = KEYRING_CIPHER_TOPIC
         env[CIPHER_KEYS] = ",".join(keys)

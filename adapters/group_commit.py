@@ -133,6 +133,15 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         )
         self._insert_batch = SQL("SELECT * FROM {}.{}(%s, %s, %s, %s, %s)").format(schema, function)
 
+    def construct_pg_stored_event(
+        self, originator_id: UUID | str, originator_version: int, topic: str, state: bytes
+    ) -> Any:
+        """As eventsourcing's, but a process that started before ``tiffin migrate`` made the
+        stored-event type (TIFFIN_CREATE_TABLES off) looks the type up now, once."""
+        if self.stored_event_type_name not in self.datastore.psycopg_python_types:
+            self.datastore.register_type_adapters()
+        return super().construct_pg_stored_event(originator_id, originator_version, topic, state)
+
     def create_table(self) -> None:
         """Creates the type, table, indexes and functions, one process at a time.
 

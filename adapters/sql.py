@@ -34,7 +34,8 @@ class SqlDatabase(Protocol):
 class SqliteDatabase:
     row_lock = ""  # a write transaction (BEGIN IMMEDIATE) already excludes every other writer
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, creates_tables: bool = True) -> None:
+        self.creates_tables = creates_tables
         private_database(path)
         self._connection = sqlite3.connect(
             path, timeout=30, isolation_level=None, check_same_thread=False
@@ -103,7 +104,8 @@ class _Result:
 class PostgresDatabase:
     row_lock = " FOR UPDATE SKIP LOCKED"  # rows another transaction is claiming are passed over
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, creates_tables: bool = True) -> None:
+        self.creates_tables = creates_tables
         self._url = url
         self._connection = psycopg.connect(url, autocommit=True)
         self._lock = threading.Lock()
@@ -122,7 +124,10 @@ class PostgresDatabase:
 
 
 def create_tables(database: SqlDatabase, statements: Sequence[str], lock_name: str) -> None:
-    """Runs DDL once, one process at a time (PostgreSQL races on concurrent CREATE TABLE)."""
+    """Runs DDL once, one process at a time (PostgreSQL races on concurrent CREATE TABLE);
+    nothing, on a database opened not to create tables (``tiffin migrate`` does)."""
+    if not getattr(database, "creates_tables", True):
+        return
     with database.transaction() as run:
         if isinstance(database, PostgresDatabase):
             run("SELECT pg_advisory_xact_lock(hashtext(?))", (lock_name,))
@@ -130,8 +135,11 @@ def create_tables(database: SqlDatabase, statements: Sequence[str], lock_name: s
             run(statement, ())
 
 
-def open_database(database_url: str | None, sqlite_path: Path) -> SqliteDatabase | PostgresDatabase:
-    """PostgreSQL when a URL is configured (server mode), else an SQLite file."""
+def open_database(
+    database_url: str | None, sqlite_path: Path, *, create_tables: bool = True
+) -> SqliteDatabase | PostgresDatabase:
+    """PostgreSQL when a URL is configured (server mode), else an SQLite file; with
+    ``create_tables`` off, the stores opened on it leave their tables to ``tiffin migrate``."""
     if database_url is not None:
-        return PostgresDatabase(database_url)
-    return SqliteDatabase(sqlite_path)
+        return PostgresDatabase(database_url, create_tables)
+    return SqliteDatabase(sqlite_path, create_tables)

@@ -19,6 +19,7 @@ from api.access import RestaurantOwners
 from api.idempotency import MAX_KEY_LENGTH, IdempotencyStore, RunOnce
 from api.live_hub import LiveHub
 from api.order_documents import OrderDocuments
+from api.order_tracking import OrderTracking
 from api.rate_limiting import RouteLimits
 from api.view_reads import ViewReads
 from application.deliveries import Deliveries
@@ -37,6 +38,10 @@ from projections.personal import Personal
 from projections.views import SqlDatabase
 
 Probe = Callable[[], str | None]  # None when healthy, else what to report; raises when down
+
+
+class ProbeFailed(Exception):
+    """A probe's failure whose message /readyz may show as it is (nothing internal in it)."""
 
 
 @dataclass
@@ -65,10 +70,14 @@ class ApiParts:
     devices: DeviceRegistry  # where push notifications go
     owners: RestaurantOwners = field(init=False)
     documents: OrderDocuments = field(init=False)
+    tracking: OrderTracking = field(init=False)
 
     def __post_init__(self) -> None:
         self.owners = RestaurantOwners(self.restaurants)
         self.documents = OrderDocuments(self.ordering, self.payments, self.deliveries)
+        self.tracking = OrderTracking(
+            self.hot_views, self.settings.redis_prefix, self.ordering, self.owners, self.personal
+        )
 
 
 def _part(name: str) -> Any:
@@ -109,6 +118,7 @@ Owners = Annotated[RestaurantOwners, _part("owners")]
 Documents = Annotated[OrderDocuments, _part("documents")]
 PersonalData = Annotated[Personal, _part("personal")]
 DeviceList = Annotated[DeviceRegistry, _part("devices")]
+Tracking = Annotated[OrderTracking, _part("tracking")]
 IdempotencyKey = Annotated[
     str | None,
     Header(

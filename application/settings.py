@@ -40,6 +40,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("./var")
     database_url: str | None = None
+    create_tables: bool = True  # off: only `tiffin migrate` creates and upgrades tables
     redis_url: str | None = None
     kafka_bootstrap_servers: str | None = None
     kafka_topic_prefix: str = Field(default="tiffin.", pattern=r"^[A-Za-z0-9._-]{0,100}$")
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     reconcile_after_seconds: float = Field(default=120.0, gt=0, le=86_400)
     breaker_failures: int = Field(default=5, ge=1, le=1_000)
     breaker_reset_seconds: float = Field(default=30.0, gt=0, le=3_600)
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)  # plain-HTTP /metrics
     worker_poll_seconds: float = Field(default=0.2, gt=0, le=60)
     component_give_up_seconds: float = Field(default=30.0, gt=0, le=3600)
     redis_prefix: str = Field(default="tiffin:", min_length=1, max_length=100)

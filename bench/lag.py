@@ -86,10 +86,15 @@ class LagResult:
         return self.events / self.seconds if self.seconds else 0.0
 
     def percentile(self, share: float) -> float | None:
-        if not self.lags_ms:
-            return None
-        ordered = sorted(self.lags_ms)
-        return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+        return percentile(self.lags_ms, share)
+
+
+def percentile(values: Sequence[float], share: float) -> float | None:
+    """The nearest-rank percentile (``share`` 0.99: p99); None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
 @dataclass

@@ -32,7 +32,7 @@ import websockets
 from application.settings import load_settings
 from bench.api_server import ApiStack, api_stack
 from bench.database import add_server_url, scratch_database
-from bench.lag import Commands, OrderInFlight
+from bench.lag import Commands, OrderInFlight, percentile
 from bench.projections import table
 from bench.report import write_json
 from bench.seed import couriers_on_shift, open_restaurants
@@ -210,8 +210,8 @@ async def run(
             None,
             len(lags) / max(1e-9, _window(committed)),
             "updates/s",
-            percentile(lags, 0.50),
-            percentile(lags, 0.99),
+            _ms(percentile(lags, 0.50)),
+            _ms(percentile(lags, 0.99)),
             {
                 "max_ms": round(max(lags), 1) if lags else None,
                 "heard": len(lags),
@@ -272,8 +272,5 @@ def _window(committed: dict[Any, float]) -> float:
     return times[-1] - times[0] if len(times) > 1 else 1.0
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)

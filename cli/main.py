@@ -13,6 +13,7 @@ from cli.demo import add_commands as add_demo_commands
 from cli.events import add_commands as add_event_commands
 from cli.failures import EXIT_FAILED, one_line
 from cli.keys import add_commands as add_key_commands
+from cli.migrate import add_commands as add_migrate_commands
 from cli.payments import add_commands as add_payment_commands
 from cli.projections import add_commands as add_projection_commands
 from cli.serve import add_commands as add_serve_commands
@@ -34,6 +35,7 @@ def build_parser(plugins: Sequence[str] = ()) -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_demo_commands(commands)
+    add_migrate_commands(commands)
     add_worker_commands(commands)
     add_projection_commands(commands)
     add_payment_commands(commands)

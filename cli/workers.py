@@ -11,10 +11,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import start_http_server
+
 from application.settings import ConfigurationError, load_settings
 from application.work import PARKED
 from cli.output import print_table
 from wiring.bootstrap import bootstrap
+from wiring.migrate import wait_until_migrated
 from wiring.workers import COMPONENTS, KAFKA_RELAY, projector, switched_off
 from wiring.workers import WORK_QUEUES as QUEUES
 
@@ -32,7 +35,12 @@ def run_worker(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())
     with bootstrap(settings) as tiffin:
+        say = lambda line: print(f"tiffin worker: {line}", flush=True)  # noqa: E731
+        if not settings.create_tables and not wait_until_migrated(tiffin, stopped, say):
+            return 0
         runtime = tiffin.runtime(only)
+        if settings.worker_metrics_port is not None:  # this process's own counters
+            start_http_server(settings.worker_metrics_port, addr=settings.host)
         print(
             f"tiffin worker: running {', '.join(only)} (standby where another owns one)", flush=True
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from functools import cached_property
 from types import TracebackType
 from typing import Any
 
+import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import MapperDeserialisationError
 from redis import Redis
@@ -30,9 +32,9 @@ from adapters.memory_locations import InProcessLocationStore
 from adapters.memory_views import MemoryViews
 from adapters.redis_locations import RedisLocationStore
 from adapters.redis_views import RedisViews
+from adapters.schema_version import migration_lock
 from adapters.secrets import configured_or_generated
 from adapters.simulated_gateway import SimulatedUpiGateway
-from adapters.sql import open_database
 from adapters.worker_health import SqlHealthBoard
 from application.circuit_breaker import CircuitBreaker
 from application.deliveries import Deliveries
@@ -52,6 +54,7 @@ from domain.values import Money
 from projections.key_views import KeyStore
 from projections.personal import IN_PLAIN, Personal
 from projections.views import SqlDatabase
+from wiring.migrate import Migrated, migrate
 from wiring.workers import (
     COMPONENTS,
     ClosableWorkStore,
@@ -91,6 +94,7 @@ class Tiffin:
     _location_consumer: LocationConsumer | None = None
     _devices: SqlDeviceRegistry | None = None
     _push_sender: FcmSender | None = None
+    migrated: Migrated | None = None  # what bootstrap's migration did (TIFFIN_CREATE_TABLES)
 
     @cached_property
     def personal(self) -> Personal:
@@ -188,14 +192,10 @@ class Tiffin:
         return self._location_consumer
 
     def devices(self) -> SqlDeviceRegistry:
-        """The devices push notifications go to (in the work database, on a connection of
-        its own: opened once, closed with the platform)."""
+        """The devices push notifications go to (in the work database; built once)."""
         if self._devices is None:
-            database = open_database(
-                self.settings.database_url, self.settings.data_dir / "work.sqlite3"
-            )
+            database = self.work_store().database
             self._devices = SqlDeviceRegistry(database, self.settings.push_max_devices)
-            self._closers.append(self._devices.close)
         return self._devices
 
     def push_sender(self) -> FcmSender:
@@ -278,8 +278,32 @@ def create_kafka_topics(settings: Settings) -> list[TopicOutcome]:
     return ensure_topics(kafka_connection(settings), plan, settings.kafka_replication_factor)
 
 
-def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
-    """Builds the platform on the event store the settings choose."""
+def bootstrap(
+    settings: Settings, clock: Clock = time.time, say: Callable[[str], None] = lambda _: None
+) -> Tiffin:
+    """Builds the platform on the event store the settings choose. With TIFFIN_CREATE_TABLES
+    on, its tables are created and upgraded as it is built (``say`` hears of each step), under
+    the migration lock: processes starting together take turns, and never race on DDL."""
+    if not settings.create_tables:
+        tiffin = _build(settings, clock)
+    else:
+        with migration_lock(settings.database_url, settings.data_dir):
+            tiffin = _build(settings, clock)
+            try:
+                tiffin.migrated = migrate(tiffin, say)
+            except BaseException:
+                tiffin.close()
+                raise
+    try:
+        for app in tiffin.apps():
+            _check_newest_event_decodes(app, settings)
+    except BaseException:
+        tiffin.close()
+        raise
+    return tiffin
+
+
+def _build(settings: Settings, clock: Clock) -> Tiffin:
     closers: list[Callable[[], None]] = []
     keys = event_keys(settings)
     if not keys:
@@ -316,7 +340,7 @@ def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
         settings.payment_webhook_secret, settings.data_dir, "payment-webhook"
     )
     webhooks = PaymentWebhooks(payments, WebhookSignatures(webhook_secret))
-    tiffin = Tiffin(
+    return Tiffin(
         settings=settings,
         restaurants=restaurants,
         ordering=ordering,
@@ -331,19 +355,17 @@ def bootstrap(settings: Settings, clock: Clock = time.time) -> Tiffin:
         redis=redis,
         _closers=closers,
     )
-    try:
-        for app in tiffin.apps():
-            _check_newest_event_decodes(app, settings)
-    except ConfigurationError:
-        tiffin.close()
-        raise
-    return tiffin
 
 
 def _check_newest_event_decodes(app: Application[Any], settings: Settings) -> None:
     """Refuses to start on stored events this configuration cannot read (another
     TIFFIN_EVENT_CIPHER_KEY, or none for encrypted data), rather than failing every read."""
-    newest = app.recorder.max_notification_id()
+    try:
+        newest = app.recorder.max_notification_id()
+    except Exception as error:
+        if settings.create_tables or not _missing_table(error):
+            raise
+        return  # not migrated yet: /readyz says so, and workers wait for `tiffin migrate`
     if not newest:
         return
     stored = app.recorder.select_notifications(start=newest, limit=1)
@@ -362,6 +384,17 @@ def _check_newest_event_decodes(app: Application[Any], settings: Settings) -> No
             f"TIFFIN_EVENT_CIPHER_KEY: the {app.name} log's newest event cannot be read with "
             f"{key}; start with the key the events were written with ({error.__cause__ or error})"
         ) from error
+
+
+def _missing_table(error: BaseException | None) -> bool:
+    """Whether the error (or what caused it) is a table that does not exist."""
+    while error is not None:
+        if isinstance(error, psycopg.errors.UndefinedTable):
+            return True
+        if isinstance(error, sqlite3.OperationalError) and "no such table" in str(error):
+            return True
+        error = error.__cause__
+    return False
 
 
 def _redis(settings: Settings, closers: list[Callable[[], None]]) -> Redis | None:

@@ -20,15 +20,14 @@ from adapters.memory_rate_limiter import InProcessRateLimiter
 from adapters.memory_views import MemoryViews
 from adapters.platform_tokens import PlatformTokens
 from adapters.redis_rate_limiter import RedisRateLimiter
-from adapters.sql import create_tables, open_database
 from adapters.work_store import WorkItemsCollector
 from adapters.worker_health import register_health
 from api.app import create_app as create_api
 from api.dependencies import ApiParts, Probe
-from api.idempotency import DDL as IDEMPOTENCY_DDL
 from api.idempotency import IdempotencyStore, Sealer
 from api.live_hub import InProcessSource, LiveHub, RedisSource
 from api.rate_limiting import RouteLimits
+from api.readiness import ReadinessCollector
 from api.view_reads import ViewReads
 from application.locations import LocationStore
 from application.reconciliation import QUEUE as RECONCILE
@@ -40,8 +39,9 @@ from projections.personal import IN_PLAIN
 from projections.registry import EVERY_VIEW
 from projections.views import SqlDatabase
 from wiring.bootstrap import UPI_GATEWAY, Tiffin, bootstrap, kafka_connection
+from wiring.migrate import schema_report
 from wiring.tokens import platform_secret
-from wiring.workers import KAFKA_RELAY, WORK_QUEUES, projector
+from wiring.workers import KAFKA_RELAY, WORK_QUEUES, projector, views_database
 
 Clock = Callable[[], float]
 
@@ -66,8 +66,7 @@ def create_app(
         if owned and settings.embedded:
             runtime = platform.runtime()
             runtime.start()
-        reads = open_database(settings.database_url, settings.data_dir / "views.sqlite3")
-        create_tables(reads, [IDEMPOTENCY_DDL], "tiffin-api-ddl")
+        reads = views_database(settings)
         source = _feed_source(settings, platform)
         live = LiveHub(source, settings.redis_prefix, registry)
         await live.start()
@@ -102,6 +101,8 @@ def _parts(
     register_health(registry, tiffin.health_board())
     registry.register(WorkItemsCollector(tiffin.work_store(), WORK_QUEUES))
     _register_stranded(registry, tiffin)
+    probes = _probes(settings, tiffin, reads)
+    registry.register(ReadinessCollector(probes))
     return ApiParts(
         settings=settings,
         restaurants=tiffin.restaurants,
@@ -120,7 +121,7 @@ def _parts(
         registry=registry,
         live=live,
         positions=StoredEventPositions(),
-        probes=_probes(settings, tiffin, reads),
+        probes=probes,
         personal=tiffin.personal,
         devices=tiffin.devices(),
     )
@@ -173,7 +174,11 @@ def _probes(settings: Settings, tiffin: Tiffin, reads: SqlDatabase) -> dict[str,
         with reads.transaction() as run:
             run("SELECT 1", ()).fetchone()
 
-    probes: dict[str, Probe] = {"event_store": event_store, "views": views}
+    probes: dict[str, Probe] = {
+        "event_store": event_store,
+        "views": views,
+        "schema": lambda: schema_report(tiffin),
+    }
     redis = tiffin.redis
     if redis is not None:
         probes["redis"] = lambda: None if redis.ping() else "no PONG"

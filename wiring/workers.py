@@ -13,7 +13,7 @@ from adapters.kafka_relay import RelayWriter, relay_projection
 from adapters.leadership import FileLeadership, PostgresLeadership
 from adapters.simulated_gateway import QUEUE as SIMULATED_WEBHOOKS
 from adapters.simulated_gateway import SimulatedWebhooks
-from adapters.sql import create_tables, open_database
+from adapters.sql import PostgresDatabase, SqliteDatabase, create_tables, open_database
 from adapters.wake_up import PostgresWakeUp
 from adapters.work_store import SqlWorkStore
 from application import deadlines, outbox, push, reconciliation
@@ -49,13 +49,25 @@ WORK_QUEUES = ("deadlines", "outbox", "inbox", "reconcile", SIMULATED_WEBHOOKS, 
 ClosableWorkStore = SqlWorkStore
 
 
+def work_database(settings: Settings) -> SqliteDatabase | PostgresDatabase:
+    """A connection to the work database: work items, worker health, devices, the schema's
+    version (PostgreSQL in server mode, else ``work.sqlite3``)."""
+    path = settings.data_dir / "work.sqlite3"
+    return open_database(settings.database_url, path, create_tables=settings.create_tables)
+
+
+def views_database(settings: Settings) -> SqliteDatabase | PostgresDatabase:
+    """A connection to the views database (PostgreSQL in server mode, else ``views.sqlite3``)."""
+    path = settings.data_dir / "views.sqlite3"
+    return open_database(settings.database_url, path, create_tables=settings.create_tables)
+
+
 def open_work_store(settings: Settings) -> ClosableWorkStore:
-    database = open_database(settings.database_url, settings.data_dir / "work.sqlite3")
-    return SqlWorkStore(database, more_tables=TRACKING_TABLES)
+    return SqlWorkStore(work_database(settings), more_tables=TRACKING_TABLES)
 
 
 def open_views(settings: Settings) -> SqlDatabase:
-    database = open_database(settings.database_url, settings.data_dir / "views.sqlite3")
+    database = views_database(settings)
     tables = [*TRACKING_TABLES, *(t for p in PROJECTIONS.values() for t in p.tables)]
     create_tables(database, tables, "tiffin-views-ddl")
     return database

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
-from api.dependencies import Probe, Probes, Registry
+from api.dependencies import Probes, Registry
 from api.problems import PROBLEM_JSON, problem_body
+from api.readiness import run_checks
 
 router = APIRouter(tags=["health"])
 
@@ -22,22 +21,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _checks(probes: Mapping[str, Probe]) -> dict[str, str]:
-    """Each probe's report: ``ok``, what it said, or ``failed: <error>`` (nothing is raised)."""
-    results: dict[str, str] = {}
-    for name, probe in probes.items():
-        try:
-            results[name] = probe() or "ok"
-        except Exception as error:  # the report names what failed
-            results[name] = f"failed: {type(error).__name__}"
-    return results
-
-
 @router.get("/readyz")
 async def readyz(probes: Probes) -> Response:
     """200 when the event store, the views and Redis (if configured) answer; else 503 naming
     what failed."""
-    checks = await run_in_threadpool(_checks, probes)
+    checks = await run_in_threadpool(run_checks, probes)
     failed = sorted(name for name, result in checks.items() if result.startswith("failed"))
     if not failed:
         return JSONResponse({"status": "ready", "checks": checks})

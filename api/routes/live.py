@@ -27,7 +27,6 @@ from starlette.websockets import WebSocketDisconnect
 from api.dependencies import ApiParts
 from api.live_session import LiveSession
 from api.live_topics import FOLLOWERS, LiveTopics
-from api.order_tracking import OrderTracking
 from application.identity import Identity, InvalidToken
 
 router = APIRouter()
@@ -55,10 +54,7 @@ class Closing(Exception):
 
 
 def live_topics(parts: ApiParts) -> LiveTopics:
-    tracking = OrderTracking(
-        parts.hot_views, parts.settings.redis_prefix, parts.ordering, parts.owners, parts.personal
-    )
-    return LiveTopics(tracking, parts.hot_views, parts.settings.redis_prefix, parts.owners)
+    return LiveTopics(parts.tracking, parts.hot_views, parts.settings.redis_prefix, parts.owners)
 
 
 @router.websocket("/v1/live")

@@ -8,23 +8,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import allow
-from api.dependencies import (
-    Config,
-    HotViews,
-    OrderingApp,
-    Owners,
-    Parts,
-    PersonalData,
-    Views,
-)
+from api.dependencies import OrderingApp, Parts, Tracking, Views
 from api.live_hub import Outgoing
 from api.live_session import FINAL, LiveSession
-from api.order_tracking import OrderTracking
 from api.routes.live import live_topics
 from api.schemas.common import OrderingPosition
 from api.schemas.orders import OrderStatusOut
@@ -36,19 +27,6 @@ router = APIRouter(prefix="/v1/orders", tags=["orders"])
 Reader = Annotated[Identity, allow(Role.CUSTOMER, Role.RESTAURANT, Role.COURIER, Role.ANALYST)]
 Party = Annotated[Identity, allow(Role.CUSTOMER, Role.RESTAURANT, Role.COURIER)]
 KEEP_ALIVE_SECONDS = 15.0
-
-
-async def order_tracking(
-    settings: Config,
-    hot_views: HotViews,
-    ordering: OrderingApp,
-    owners: Owners,
-    personal: PersonalData,
-) -> OrderTracking:
-    return OrderTracking(hot_views, settings.redis_prefix, ordering, owners, personal)
-
-
-Tracking = Annotated[OrderTracking, Depends(order_tracking)]
 
 
 @router.get("/{order_id}/status", response_model=OrderStatusOut)
