@@ -13,15 +13,15 @@ from application.settings import Settings
 
 GROUP_COMMIT_FACTORY_TOPIC = "adapters.group_commit:GroupCommitFactory"
 ZLIB_COMPRESSOR_TOPIC = "eventsourcing.compressor:ZlibCompressor"
-POOL_OVERFLOW = 10  # connections opened beyond the pool's size when busy, closed when idle
 
 
 def event_store_env(settings: Settings, app_name: str, keys: Sequence[str]) -> dict[str, str]:
     """The eventsourcing environment for one application under these settings.
 
     Embedded: one SQLite file per application under the data directory. Server mode: the
-    PostgreSQL database of ``TIFFIN_DATABASE_URL`` (each application its own tables), written
-    through the group-commit recorder.
+    PostgreSQL database of ``TIFFIN_DATABASE_URL`` (each application its own tables), or the
+    context's own (``TIFFIN_ORDERING_DATABASE_URL``, ...), written through the group-commit
+    recorder.
     Stored events are always compressed, and encrypted with the newest of ``keys`` when there
     are any (``adapters/event_keys.py``).
     """
@@ -30,15 +30,16 @@ def event_store_env(settings: Settings, app_name: str, keys: Sequence[str]) -> d
     if keys:
         env["CIPHER_TOPIC"] = KEYRING_CIPHER_TOPIC
         env[CIPHER_KEYS] = ",".join(keys)
-    if settings.database_url is None:
+    database_url = settings.context_database_url(app_name)
+    if database_url is None:
         env.update(_sqlite_env(settings.data_dir, app_name))
     else:
-        env.update(postgres_env(settings.database_url))
+        env.update(postgres_env(database_url))
         env["PERSISTENCE_MODULE"] = GROUP_COMMIT_FACTORY_TOPIC
         env["GROUP_COMMIT_MAX_BATCH"] = str(settings.write_batch_max)
         env["GROUP_COMMIT_IN_FLIGHT"] = str(settings.write_batches_in_flight)
         env["POSTGRES_POOL_SIZE"] = str(settings.database_pool_size)
-        env["POSTGRES_MAX_OVERFLOW"] = str(POOL_OVERFLOW)
+        env["POSTGRES_MAX_OVERFLOW"] = str(settings.database_pool_overflow)
     return env
 
 

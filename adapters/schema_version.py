@@ -5,6 +5,7 @@ file in the data directory), so that replicas starting together never race on DD
 from __future__ import annotations
 
 import fcntl
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 
+from adapters.private_files import private_directory
 from adapters.sql import SqlDatabase
 
 CREATE_TABLE = (
@@ -55,13 +57,13 @@ def record_version(database: SqlDatabase, version: int, now: float) -> None:
 def migration_lock(database_url: str | None, data_dir: Path) -> Iterator[None]:
     """Held by one migrating process at a time; the others wait for it."""
     if database_url is None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        with (data_dir / "migrate.lock").open("a") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
+        private_directory(data_dir)
+        descriptor = os.open(data_dir / "migrate.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # and with it the lock
         return
     with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (LOCK_KEY,))

@@ -135,6 +135,25 @@ def create_tables(database: SqlDatabase, statements: Sequence[str], lock_name: s
             run(statement, ())
 
 
+def add_column(database: SqlDatabase, table: str, column: str, kind: str) -> bool:
+    """Adds the column unless the table has it already; whether it was added (an upgrade
+    step of ``tiffin migrate``, safe to run again)."""
+    with database.transaction() as run:
+        if isinstance(database, PostgresDatabase):
+            found = run(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
+                " AND table_name = ? AND column_name = ?",
+                (table, column),
+            ).fetchone()
+        else:
+            found = next(
+                (row for row in run(f"PRAGMA table_info({table})", ()) if row[1] == column), None
+            )
+        if found is None:
+            run(f"ALTER TABLE {table} ADD COLUMN {column} {kind}", ())
+    return found is None
+
+
 def open_database(
     database_url: str | None, sqlite_path: Path, *, create_tables: bool = True
 ) -> SqliteDatabase | PostgresDatabase:

@@ -51,3 +51,18 @@ class PostgresWakeUp:
             except psycopg.OperationalError as error:
                 log.warning("listening for new events failed (%s); polling meanwhile", error)
                 self._stop.wait(RECONNECT_SECONDS)
+
+
+class WakeUps:
+    """Listening on several databases at once (contexts with databases of their own)."""
+
+    def __init__(self, listeners: Sequence[PostgresWakeUp]) -> None:
+        self.listeners = list(listeners)
+
+    def start(self, wake: Callable[[], None]) -> None:
+        for listener in self.listeners:
+            listener.start(wake)
+
+    def stop(self) -> None:
+        for listener in self.listeners:
+            listener.stop()

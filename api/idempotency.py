@@ -5,13 +5,16 @@ Orders need none of this: an order placed with a key gets an id derived from (cu
 so a retry collides in the event store (see ``Ordering.place_order``). The other creations
 (restaurants, menu items, couriers) keep their first response here, in the views database:
 a request claims its key before running, so a concurrent retry gets 409 (try again) instead of
-creating a second thing, and a request that fails gives its claim back.
+creating a second thing, and a request that fails gives its claim back. A claim whose process
+died while running it (a replica SIGKILLed) is taken over by the next retry once it is older
+than ``claim_seconds`` (TIFFIN_IDEMPOTENCY_CLAIM_SECONDS, longer than any request runs).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,8 +30,9 @@ TABLE = "tiffin_api_idempotency"
 DDL = (
     f"CREATE TABLE IF NOT EXISTS {TABLE} (subject TEXT NOT NULL, route TEXT NOT NULL,"
     " idempotency_key TEXT NOT NULL, fingerprint TEXT NOT NULL, status INTEGER,"
-    " body TEXT, PRIMARY KEY (subject, route, idempotency_key))"
+    " body TEXT, claimed_at DOUBLE PRECISION, PRIMARY KEY (subject, route, idempotency_key))"
 )
+CLAIMED_AT = "claimed_at"  # added by schema version 2 (wiring.migrate)
 MAX_KEY_LENGTH = 255
 
 
@@ -61,11 +65,18 @@ def checked_key(key: str | None) -> str | None:
 
 class IdempotencyStore:
     def __init__(
-        self, database: SqlDatabase, sealer: Sealer | None = None, personal: Personal = IN_PLAIN
+        self,
+        database: SqlDatabase,
+        sealer: Sealer | None = None,
+        personal: Personal = IN_PLAIN,
+        claim_seconds: float = 30.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.database = database
         self.sealer = sealer or IN_PLAIN  # no key: answers are stored as they are
         self.personal = personal  # keys are kept under the caller's pseudonym
+        self.claim_seconds = claim_seconds
+        self.clock = clock
 
     def run_once(
         self,
@@ -77,12 +88,20 @@ class IdempotencyStore:
         person, route, key = who
         subject = self.personal.pseudonym(person)
         mark = fingerprint(request)
+        now = self.clock()
         with self.database.transaction() as run:
             claimed = run(
-                f"INSERT INTO {TABLE} (subject, route, idempotency_key, fingerprint)"  # noqa: S608
-                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (subject, route, key, mark),
+                f"INSERT INTO {TABLE} (subject, route, idempotency_key, fingerprint, claimed_at)"  # noqa: S608
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (subject, route, key, mark, now),
             ).rowcount
+            if not claimed:  # a claim left by a process that died running it is taken over
+                claimed = run(
+                    f"UPDATE {TABLE} SET claimed_at = ? WHERE subject = ? AND route = ?"  # noqa: S608
+                    " AND idempotency_key = ? AND fingerprint = ? AND status IS NULL"
+                    " AND (claimed_at IS NULL OR claimed_at < ?)",
+                    (now, subject, route, key, mark, now - self.claim_seconds),
+                ).rowcount
             if not claimed:
                 row = run(
                     f"SELECT fingerprint, status, body FROM {TABLE}"  # noqa: S608

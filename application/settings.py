@@ -18,7 +18,14 @@ from application.kafka_topics import partition_overrides
 
 ENV_PREFIX = "TIFFIN_"
 CIPHER_KEY_SIZES = (16, 24, 32)
-CLIENT_VARIABLES = frozenset({"TIFFIN_TOKEN"})  # read by `tiffin call`, not a platform setting
+CLIENT_VARIABLES = frozenset({"TIFFIN_TOKEN"})
+SHARDED = (
+    "restaurants",
+    "ordering",
+    "payments",
+    "deliveries",
+    "views",
+)  # own database URLs  # read by `tiffin call`, not a platform setting
 
 
 class ConfigurationError(Exception):
@@ -40,6 +47,12 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("./var")
     database_url: str | None = None
+    # The first sharding step: a context's events (or the views) in a database of their own.
+    restaurants_database_url: str | None = None
+    ordering_database_url: str | None = None
+    payments_database_url: str | None = None
+    deliveries_database_url: str | None = None
+    views_database_url: str | None = None
     create_tables: bool = True  # off: only `tiffin migrate` creates and upgrades tables
     redis_url: str | None = None
     kafka_bootstrap_servers: str | None = None
@@ -85,6 +98,7 @@ class Settings(BaseSettings):
     write_batch_max: int = Field(default=500, ge=1, le=10_000)
     write_batches_in_flight: int = Field(default=1, ge=1, le=8)
     database_pool_size: int = Field(default=2, ge=1, le=100)
+    database_pool_overflow: int = Field(default=10, ge=0, le=100)  # opened when busy, then closed
     delivery_fee: Decimal = Field(default=Decimal("30.00"), ge=0, decimal_places=2)
     max_item_price: Decimal = Field(default=Decimal("100000.00"), gt=0, decimal_places=2)
     max_order_total: Decimal = Field(default=Decimal("500000.00"), gt=0, decimal_places=2)
@@ -104,10 +118,19 @@ class Settings(BaseSettings):
     rate_limit_anonymous_per_minute: int = Field(default=300, ge=1, le=1_000_000)
     rate_limit_webhooks_per_minute: int = Field(default=6_000, ge=1, le=1_000_000)
     max_body_bytes: int = Field(default=65_536, ge=1_024, le=16_777_216)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # JSON lines on stderr
     cors_origins: str = ""  # comma-separated origins allowed by CORS; empty = no CORS headers
+    idempotency_claim_seconds: float = Field(default=30.0, ge=1, le=3_600)  # then taken over
     read_wait_seconds: float = Field(default=5.0, ge=0, le=60)
 
-    @field_validator("database_url")
+    @field_validator(
+        "database_url",
+        "restaurants_database_url",
+        "ordering_database_url",
+        "payments_database_url",
+        "deliveries_database_url",
+        "views_database_url",
+    )
     @classmethod
     def _postgres_url(cls, url: str | None) -> str | None:
         return _require_scheme(url, ("postgresql", "postgres"))
@@ -151,6 +174,10 @@ class Settings(BaseSettings):
     def _paired_settings(self) -> Settings:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TIFFIN_TLS_CERT and TIFFIN_TLS_KEY must be set together")
+        own = [name for name in SHARDED if getattr(self, f"{name}_database_url")]
+        if own and self.database_url is None:
+            named = ", ".join(f"TIFFIN_{name.upper()}_DATABASE_URL" for name in own)
+            raise ValueError(f"{named}: only in server mode, with TIFFIN_DATABASE_URL set")
         if self.payment_gateway == "http" and not self.payment_gateway_url:
             raise ValueError("TIFFIN_PAYMENT_GATEWAY=http needs TIFFIN_PAYMENT_GATEWAY_URL")
         return self
@@ -158,6 +185,18 @@ class Settings(BaseSettings):
     @property
     def allowed_origins(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    def context_database_url(self, context: str) -> str | None:
+        """Where a bounded context's events are (``Ordering``, ...): its own database if
+        TIFFIN_<CONTEXT>_DATABASE_URL is set, else the shared one (None: embedded)."""
+        own: str | None = getattr(self, f"{context.lower()}_database_url", None)
+        return own or self.database_url
+
+    @property
+    def views_url(self) -> str | None:
+        """Where the views are: TIFFIN_VIEWS_DATABASE_URL (a replica, another server), else
+        the shared database (None: embedded)."""
+        return self.views_database_url or self.database_url
 
     @property
     def embedded(self) -> bool:

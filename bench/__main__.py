@@ -2,7 +2,8 @@
 ``python -m bench projections`` (``tiffin bench projections``): the read-model benchmark;
 ``python -m bench api`` (``tiffin bench api``): the HTTP API benchmark;
 ``python -m bench kafka`` (``tiffin bench kafka``): the integration-events benchmark;
-``python -m bench live`` (``tiffin bench live``): the live channels' fan-out benchmark."""
+``python -m bench live`` (``tiffin bench live``): the live channels' fan-out benchmark;
+``python -m bench capacity`` (``tiffin bench capacity``): the capacity plan, docs/capacity.md."""
 
 from __future__ import annotations
 
@@ -47,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench.api import main as api_main
 
         return api_main(arguments[1:])
+    if arguments[:1] == ["capacity"]:
+        from bench.capacity import main as capacity_main
+
+        return capacity_main(arguments[1:])
     if arguments[:1] == ["live"]:
         from bench.live import main as live_main
 

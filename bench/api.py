@@ -33,10 +33,12 @@ from bench.api_load import Plan, Step
 from bench.api_report import rows_of, table
 from bench.api_server import ApiStack, api_stack
 from bench.database import add_server_url, scratch_database
+from bench.footprint import Weighing
 from bench.report import write_json
 from bench.suite import Row
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+FOOTPRINT_STEP = 2  # HTTP/1.1 orders at full concurrency: what each order costs, caught up
 Say = Callable[[str], None]
 
 
@@ -102,6 +104,8 @@ async def measure(stack: ApiStack, args: argparse.Namespace, say: Say) -> tuple[
     for number, step in enumerate(chosen, 1):
         clients = step.clients or plan.clients
         say(f"[{number}/{len(chosen)}] {step.describe()}, {clients} clients ...")
+        weighing = number == FOOTPRINT_STEP and stack.database_url is not None
+        before = Weighing.start(stack) if weighing else None
         load = await plan.run(step)
         say(f"    {load.per_second:,.0f}/s, p99 {load.p99_ms:,.1f} ms, errors {load.errors}")
         loads.append((step, load))
@@ -110,6 +114,9 @@ async def measure(stack: ApiStack, args: argparse.Namespace, say: Say) -> tuple[
             say(f"    the worker/server caught up in {settled:.1f} s after the load")
         load.extra["settle_s"] = round(settled, 1)
         load.extra["clients"] = clients
+        if before is not None:
+            load.extra["per_order"] = before.finish(stack, len(load.timings))
+            say(f"    per order: {load.extra['per_order']}")
     return rows_of(loads), others
 
 

@@ -40,6 +40,8 @@ class ApiStack:
     logs: Path
     mode: str  # "server mode" or "embedded"
     redis_prefix: str | None  # server mode: every key under it is deleted afterwards
+    database_url: str | None = None  # server mode's
+    redis_url: str | None = None
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by the server, the worker (if any), this process (the client)
@@ -136,7 +138,19 @@ def api_stack(
         server = _start(["serve", "--graceful-seconds", "2"], environ, logs / "serve.log", started)
         _wait_for(server, logs / "serve.log", SERVING_LINE)
         mode, used = ("embedded", None) if database_url is None else ("server mode", prefix)
-        yield ApiStack("127.0.0.1", port, cert, secret, server, worker, logs, mode, used)
+        yield ApiStack(
+            "127.0.0.1",
+            port,
+            cert,
+            secret,
+            server,
+            worker,
+            logs,
+            mode,
+            used,
+            database_url,
+            redis_url,
+        )
     finally:
         for process in reversed(started):
             _stop(process)

@@ -6,12 +6,14 @@ import argparse
 from typing import Any
 
 from application.settings import load_settings
+from cli.logs import configure_logging
 from wiring.bootstrap import bootstrap
 from wiring.migrate import SCHEMA_VERSION
 
 
 def run_migrate(_: argparse.Namespace) -> int:
     settings = load_settings().model_copy(update={"create_tables": True})
+    configure_logging(settings.log_level)
     where = "PostgreSQL" if settings.database_url else f"SQLite files in {settings.data_dir}"
     print(f"tiffin migrate: {where}, to schema version {SCHEMA_VERSION}", flush=True)
     with bootstrap(settings, say=lambda step: print(f"  {step}", flush=True)) as tiffin:

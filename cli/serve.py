@@ -4,18 +4,17 @@ UDP. On the embedded default it also runs every worker in-process."""
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 from application.settings import Settings, load_settings
+from cli.logs import configure_logging
 from wiring.serving import serve
 
 
 def run_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    configure_logging(settings.log_level)
     serve(
         settings,
         args.graceful_seconds,

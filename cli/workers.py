@@ -4,7 +4,6 @@ work they park."""
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import threading
 import time
@@ -15,6 +14,7 @@ from prometheus_client import start_http_server
 
 from application.settings import ConfigurationError, load_settings
 from application.work import PARKED
+from cli.logs import configure_logging
 from cli.output import print_table
 from wiring.bootstrap import bootstrap
 from wiring.migrate import wait_until_migrated
@@ -23,8 +23,8 @@ from wiring.workers import WORK_QUEUES as QUEUES
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings()
+    configure_logging(settings.log_level)
     off = switched_off(settings)
     asked_for = [name for name in args.only or () if name in off]
     if asked_for:

@@ -10,7 +10,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,11 +133,16 @@ def process_environ(tiffin: Mapping[str, str]) -> dict[str, str]:
 
 @contextmanager
 def api_server(
-    tiffin: Mapping[str, str], *, workers: int = 0, graceful_seconds: float = 10.0
+    tiffin: Mapping[str, str],
+    *,
+    workers: int = 0,
+    graceful_seconds: float = 10.0,
+    killed: Callable[[], bool] = lambda: False,
 ) -> Iterator[ApiServer]:
     """Starts `tiffin serve` (and ``workers`` `tiffin worker` processes beside it) with the
     TIFFIN_* variables ``tiffin``, waits until GET /healthz answers over HTTPS, and stops it
-    with SIGTERM afterwards, failing unless every process exits with 0."""
+    with SIGTERM afterwards, failing unless every process exits with 0 (or, once ``killed()``,
+    the server was SIGKILLed by the test)."""
     environ = dict(tiffin)
     data_dir = load_settings(environ).data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -173,6 +178,8 @@ def api_server(
         print(server.logs(), file=sys.stderr)
         raise
     codes = _stop(server)
+    if killed():
+        codes[0] = 0 if codes[0] == -signal.SIGKILL else codes[0]
     assert set(codes) == {0}, f"exit codes {codes} (server first), not all 0\n{server.logs()}"
 
 

@@ -34,7 +34,8 @@ def replayed_views(tiffin: Tiffin, database_url: str) -> Views:
     """What each view should hold: its projection replayed from the start of its logs into a
     brand-new schema. (The one place to swap in `tiffin projections rebuild`.)"""
     with fresh_schema(database_url) as url:
-        views = open_views(tiffin.settings.model_copy(update={"database_url": url}))
+        replay = {"database_url": url, "views_database_url": None, "create_tables": True}
+        views = open_views(tiffin.settings.model_copy(update=replay))
         try:
             for name in PROJECTIONS:
                 projector(tiffin, views, name).run_once()

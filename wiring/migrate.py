@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from adapters.schema_version import NoSchema, record_version, stored_version
-from adapters.sql import create_tables
+from adapters.sql import add_column, create_tables
 from api.dependencies import ProbeFailed
+from api.idempotency import CLAIMED_AT
 from api.idempotency import DDL as IDEMPOTENCY_DDL
+from api.idempotency import TABLE as IDEMPOTENCY_TABLE
 from wiring.workers import views_database
 
 if TYPE_CHECKING:
@@ -39,7 +41,20 @@ def _nothing_more(_: Tiffin) -> None:
     """Creating the tables was all there was to it."""
 
 
-UPGRADES = (Upgrade(1, "every table of the first versioned release", _nothing_more),)
+def _claims_expire(tiffin: Tiffin) -> None:
+    """Stored answers' claims get the time they were made, so a retry can take over the claim
+    of a process that died running it."""
+    answers = views_database(tiffin.settings)
+    try:
+        add_column(answers, IDEMPOTENCY_TABLE, CLAIMED_AT, "DOUBLE PRECISION")
+    finally:
+        answers.close()
+
+
+UPGRADES = (
+    Upgrade(1, "every table of the first versioned release", _nothing_more),
+    Upgrade(2, "idempotency claims expire (tiffin_api_idempotency.claimed_at)", _claims_expire),
+)
 SCHEMA_VERSION = UPGRADES[-1].version
 
 

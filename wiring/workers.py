@@ -14,7 +14,7 @@ from adapters.leadership import FileLeadership, PostgresLeadership
 from adapters.simulated_gateway import QUEUE as SIMULATED_WEBHOOKS
 from adapters.simulated_gateway import SimulatedWebhooks
 from adapters.sql import PostgresDatabase, SqliteDatabase, create_tables, open_database
-from adapters.wake_up import PostgresWakeUp
+from adapters.wake_up import PostgresWakeUp, WakeUps
 from adapters.work_store import SqlWorkStore
 from application import deadlines, outbox, push, reconciliation
 from application.backoff import BackingOff
@@ -57,9 +57,10 @@ def work_database(settings: Settings) -> SqliteDatabase | PostgresDatabase:
 
 
 def views_database(settings: Settings) -> SqliteDatabase | PostgresDatabase:
-    """A connection to the views database (PostgreSQL in server mode, else ``views.sqlite3``)."""
+    """A connection to the views database (TIFFIN_VIEWS_DATABASE_URL, else the shared one, in
+    server mode; else ``views.sqlite3``)."""
     path = settings.data_dir / "views.sqlite3"
-    return open_database(settings.database_url, path, create_tables=settings.create_tables)
+    return open_database(settings.views_url, path, create_tables=settings.create_tables)
 
 
 def open_work_store(settings: Settings) -> ClosableWorkStore:
@@ -103,14 +104,17 @@ def leaders_of(tiffin: Tiffin, projection: Projection) -> list[Application[Any]]
     return leaders
 
 
-def wake_up_for(tiffin: Tiffin) -> PostgresWakeUp | None:
+def wake_up_for(tiffin: Tiffin) -> WakeUps | None:
     """Server mode: woken by every commit of events, by any process (else saves in this
     process wake the runtime, and it polls)."""
     if tiffin.settings.database_url is None:
         return None
-    apps = (tiffin.restaurants, tiffin.ordering, tiffin.payments, tiffin.deliveries)
-    channels = [getattr(app.recorder, "channel_name") for app in apps]  # noqa: B009 (PG only)
-    return PostgresWakeUp(tiffin.settings.database_url, channels)
+    channels: dict[str, list[str]] = {}  # per database: a context may have one of its own
+    for app in tiffin.apps():
+        url = tiffin.settings.context_database_url(app.name)
+        assert url is not None  # server mode
+        channels.setdefault(url, []).append(getattr(app.recorder, "channel_name"))  # noqa: B009
+    return WakeUps([PostgresWakeUp(url, names) for url, names in channels.items()])
 
 
 def leadership_for(settings: Settings) -> Leadership:

@@ -51,6 +51,19 @@ def test_a_short_run_measures_every_row_in_server_mode_and_cleans_up(
     assert results["settings"]["mode"] == "server mode"
     printed = capsys.readouterr().out
     assert all(endpoint in printed for _, endpoint, _ in EXPECTED)
+    per_order = rows[1]["extra"]["per_order"]  # HTTP/1.1 orders, caught up afterwards
+    assert per_order["orders"] == rows[1]["extra"]["requests"]
+    assert per_order["events_by_type_per_order"]["Order.Placed"] == 1.0
+    assert per_order["events_per_order"] >= 2, "the saga requested each order's payment"
+    assert per_order["wal_bytes_per_order"] > 0
+    assert per_order["kafka_messages_per_order"] >= 2
+    assert set(per_order["cpu_ms_per_order"]) == {"server", "worker", "rest"}
+
+    plan = tmp_path / "capacity.md"
+    assert main(["capacity", "--from", str(out), "--out", str(plan)]) == 0
+    written = plan.read_text()
+    assert "| 10,000,000 |" in written
+    assert "events per order, placed to rated (counted) | 16 |" in written
     prefix = results["settings"]["redis_prefix"]
     redis = Redis.from_url(REDIS_URL)
     try:

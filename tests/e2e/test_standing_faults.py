@@ -72,7 +72,6 @@ CATCH_UP_SECONDS = 60
 CALL_WITHIN_SECONDS = 60.0  # a client gives up on a call it has retried this long
 APP_NAME = "tiffin-standing-faults"  # PGAPPNAME of every platform process, to find them by
 CONFLICT = re.compile(r"IntegrityError|UniqueViolation|RecordConflictError|duplicate key")
-LOG_RECORD = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ", re.MULTILINE)
 
 
 @dataclass
@@ -271,13 +270,14 @@ def terminate(postgres_url: str, only_lock_holders: bool) -> int:
 
 def conflicts(log_text: str, windows: list[tuple[float, float]]) -> tuple[int, int]:
     """Duplicate-processing conflicts the workers logged: (outside, inside) the windows."""
-    starts = list(LOG_RECORD.finditer(log_text))
     outside = inside = 0
-    for number, start in enumerate(starts):
-        end = starts[number + 1].start() if number + 1 < len(starts) else len(log_text)
-        if not CONFLICT.search(log_text[start.start() : end]):
+    for line in log_text.splitlines():
+        if not line.startswith("{"):
+            continue  # the workers' own lines (running, stopping), not log records
+        record = json.loads(line)
+        if not CONFLICT.search(f"{record.get('message', '')} {record.get('exception', '')}"):
             continue
-        at = datetime.strptime(start.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        at = datetime.fromisoformat(record["time"]).timestamp()
         if any(begin <= at <= until for begin, until in windows):
             inside += 1
         else:

@@ -16,6 +16,7 @@ from tests.scenario import cause, open_kitchen, place
 from wiring import migrate as migrations
 from wiring.bootstrap import bootstrap
 from wiring.migrate import SCHEMA_VERSION, SchemaBehind, Upgrade, schema_report
+from wiring.workers import views_database
 
 
 def tables(settings: Settings) -> set[str]:
@@ -86,7 +87,8 @@ def test_a_release_with_an_upgrade_runs_only_the_steps_the_database_lacks(
     monkeypatch.setattr(migrations, "UPGRADES", (*migrations.UPGRADES, later))
     monkeypatch.setattr(migrations, "SCHEMA_VERSION", later.version)
     hands_off = settings.model_copy(update={"create_tables": False})
-    with bootstrap(hands_off) as tiffin, pytest.raises(SchemaBehind, match="version 1, this"):
+    behind = f"version {SCHEMA_VERSION}, this"
+    with bootstrap(hands_off) as tiffin, pytest.raises(SchemaBehind, match=behind):
         schema_report(tiffin)
     capsys.readouterr()
 
@@ -116,4 +118,43 @@ def test_a_database_ahead_of_this_release_is_left_as_it_is(
     with bootstrap(settings) as tiffin:
         assert tiffin.migrated is not None
         assert tiffin.migrated.steps == ()
-        assert schema_report(tiffin) == f"version {SCHEMA_VERSION + 1}, ahead of this release's 1"
+        ahead = f"version {SCHEMA_VERSION + 1}, ahead of this release's {SCHEMA_VERSION}"
+        assert schema_report(tiffin) == ahead
+
+
+OLD_IDEMPOTENCY_TABLE = (  # as schema version 1 made it
+    "CREATE TABLE tiffin_api_idempotency (subject TEXT NOT NULL, route TEXT NOT NULL,"
+    " idempotency_key TEXT NOT NULL, fingerprint TEXT NOT NULL, status INTEGER,"
+    " body TEXT, PRIMARY KEY (subject, route, idempotency_key))"
+)
+
+
+def test_version_2_gives_an_old_idempotency_table_its_claim_times(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environment(settings, monkeypatch)
+    answers = views_database(settings)
+    with answers.transaction() as run:
+        run(OLD_IDEMPOTENCY_TABLE, ())
+        run(
+            "INSERT INTO tiffin_api_idempotency VALUES (?, ?, ?, ?, ?, ?)",
+            ("someone", "POST /v1/restaurants", "k1", "f", 201, "{}"),
+        )
+    answers.close()
+    monkeypatch.setattr(migrations, "UPGRADES", migrations.UPGRADES[:1])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 1)
+    assert main(["migrate"]) == 0  # what the release before did
+    monkeypatch.undo()
+    environment(settings, monkeypatch)
+    capsys.readouterr()
+
+    assert main(["migrate"]) == 0
+
+    assert "upgrading to version 2: idempotency claims expire" in capsys.readouterr().out
+    answers = views_database(settings)
+    try:
+        with answers.transaction() as run:
+            rows = run("SELECT idempotency_key, status, claimed_at FROM tiffin_api_idempotency", ())
+            assert [tuple(row) for row in rows] == [("k1", 201, None)], "the answer kept"
+    finally:
+        answers.close()

@@ -1,0 +1,139 @@
+"""What an order leaves behind, for the capacity plan: the events it appends (by type, and
+the Kafka messages they become), their stored bytes, the PostgreSQL WAL written, and Redis'
+memory, measured as differences across a benchmark row (the row's load and the catch-up of
+the saga and views after it)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from redis import Redis
+
+from application.integration_events import contracts_by_event
+from bench.api_server import ApiStack
+
+EVENTS_TABLES = (
+    "SELECT table_name FROM information_schema.tables"
+    " WHERE table_schema = current_schema() AND table_name LIKE '%\\_events'"
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    heads: dict[str, int]  # events table -> its highest notification id
+    wal_bytes: int
+    redis_bytes: int
+    redis_keys: int
+
+
+@dataclass(frozen=True)
+class Footprint:
+    orders: int
+    events: Counter[str]  # by type, e.g. "Order.Placed"
+    event_bytes: int  # topic + state as stored (compressed, encrypted if configured)
+    wal_bytes: int
+    redis_bytes: int
+    redis_keys: int
+
+    def per_order(self) -> dict[str, Any]:
+        orders = max(self.orders, 1)
+        published = contracts_by_event()
+        messages = sum(n * len(published.get(kind, ())) for kind, n in self.events.items())
+        events = sum(self.events.values())
+        return {
+            "orders": self.orders,
+            "events_per_order": round(events / orders, 2),
+            "bytes_per_event": round(self.event_bytes / max(events, 1), 1),
+            "wal_bytes_per_order": round(self.wal_bytes / orders),
+            "redis_bytes_per_order": round(self.redis_bytes / orders),
+            "redis_keys_per_order": round(self.redis_keys / orders, 2),
+            "kafka_messages_per_order": round(messages / orders, 2),
+            "events_by_type_per_order": {
+                kind: round(n / orders, 2) for kind, n in sorted(self.events.items())
+            },
+        }
+
+
+def snapshot(database_url: str, redis: Redis | None, prefix: str | None) -> Snapshot:
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        tables = [row[0] for row in connection.execute(EVENTS_TABLES).fetchall()]
+        heads = {}
+        for table in tables:
+            row = connection.execute(
+                psycopg.sql.SQL("SELECT COALESCE(MAX(notification_id), 0) FROM {}").format(
+                    psycopg.sql.Identifier(table)
+                )
+            ).fetchone()
+            heads[table] = int(row[0]) if row else 0
+        lsn = connection.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')").fetchone()
+    memory = keys = 0
+    if redis is not None:
+        memory = int(redis.info("memory")["used_memory"])
+        keys = sum(1 for _ in redis.scan_iter(match=f"{prefix or ''}*", count=1000))
+    return Snapshot(heads, int(lsn[0]) if lsn else 0, memory, keys)
+
+
+def footprint(database_url: str, before: Snapshot, after: Snapshot, orders: int) -> Footprint:
+    """The events appended between the snapshots (by type, with their stored bytes)."""
+    events: Counter[str] = Counter()
+    stored = 0
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        for table, head in after.heads.items():
+            rows = connection.execute(
+                psycopg.sql.SQL(
+                    "SELECT topic, COUNT(*), SUM(octet_length(topic) + octet_length(state))"
+                    " FROM {} WHERE notification_id > %s AND notification_id <= %s GROUP BY topic"
+                ).format(psycopg.sql.Identifier(table)),
+                (before.heads.get(table, 0), head),
+            ).fetchall()
+            for topic, count, size in rows:
+                events[str(topic).rsplit(":", 1)[-1]] += int(count)
+                stored += int(size or 0)
+    return Footprint(
+        orders,
+        events,
+        stored,
+        after.wal_bytes - before.wal_bytes,
+        after.redis_bytes - before.redis_bytes,
+        after.redis_keys - before.redis_keys,
+    )
+
+
+@dataclass(frozen=True)
+class Weighing:
+    """A footprint in the making: the snapshot and CPU times before a row."""
+
+    before: Snapshot
+    cpu: dict[str, float]
+
+    @classmethod
+    def start(cls, stack: ApiStack) -> Weighing:
+        assert stack.database_url is not None
+        return cls(_snapshot_of(stack), stack.cpu_seconds())
+
+    def finish(self, stack: ApiStack, orders: int) -> dict[str, Any]:
+        """Per order, over the row and the catch-up after it: the footprint, and the CPU of
+        the server, the worker and the rest of the machine (PostgreSQL, Redis, ...)."""
+        assert stack.database_url is not None
+        after, cpu = _snapshot_of(stack), stack.cpu_seconds()
+        used = {name: cpu[name] - self.cpu[name] for name in cpu}
+        ours = sum(used.get(name, 0.0) for name in ("client", "server", "worker"))
+        used["rest"] = max(used.pop("machine") - ours, 0.0)
+        used.pop("client")
+        weighed = footprint(stack.database_url, self.before, after, orders).per_order()
+        per = max(orders, 1)
+        weighed["cpu_ms_per_order"] = {k: round(v * 1000 / per, 3) for k, v in used.items()}
+        return weighed
+
+
+def _snapshot_of(stack: ApiStack) -> Snapshot:
+    assert stack.database_url is not None
+    redis = Redis.from_url(stack.redis_url) if stack.redis_url else None
+    try:
+        return snapshot(stack.database_url, redis, stack.redis_prefix)
+    finally:
+        if redis is not None:
+            redis.close()
