@@ -11,7 +11,7 @@ from adapters.event_keys import event_keys
 from adapters.event_store import event_store_env
 from adapters.http_gateway import HttpUpiGateway
 from adapters.simulated_gateway import SimulatedUpiGateway
-from application.settings import ConfigurationError, load_settings
+from application.settings import ConfigurationError, Settings, load_settings
 from wiring.bootstrap import bootstrap
 
 
@@ -100,3 +100,14 @@ def test_the_settings_choose_the_payment_gateway(tmp_path: Path) -> None:
 def test_http_gateway_without_a_url_is_refused_at_start() -> None:
     with pytest.raises(ConfigurationError, match="TIFFIN_PAYMENT_GATEWAY_URL"):
         load_settings({"TIFFIN_PAYMENT_GATEWAY": "http"})
+
+
+def test_every_setting_is_in_the_readme_configuration_table() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    missing = [
+        f"TIFFIN_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`TIFFIN_{name.upper()}`" not in table
+    ]
+    assert missing == []
