@@ -3,11 +3,11 @@
 event. ``--from FILE`` takes a ``tiffin bench api --json FILE``; without it the API benchmark
 runs first (server mode: a scratch database, Redis, ``tiffin serve`` and ``tiffin worker``).
 
-The model, stated in the document it writes: an order placed and paid through the API is
-measured (CPU of each process per order, caught up; the events, their stored bytes, WAL, Redis
-memory); the rest of its life is costed per event at the same measured rates, its commands
-at the measured cost of an order's POST, and the reads apps make at the measured cost of the
-hot status read.
+The model, stated in the document it writes: an order placed through the API (its payment
+requested by the saga) is measured (CPU of each process per order, caught up; the events, their
+stored bytes, WAL, Redis memory); the rest of its life is costed per event at the same
+measured rates, its commands at the measured cost of an order's POST, and the reads apps make
+at the measured cost of the hot status read.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ APP_COMMANDS = 6  # place, accept, ready, pick up, deliver, rate
 READS_PER_ORDER = 20  # status reads and live-channel resumes over an order's life
 PARTITION_MESSAGES_PER_S = 1_000  # what one Kafka partition takes comfortably
 WRITE_PATH_SAVES_PER_S = 4_700  # measured group-commit ceiling (tiffin bench, 16 writers)
+WORKER_GROUPS = 4  # saga, views, outbox, relay (deploy/)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Measured:
     worker_ms: float  # every worker component's CPU per order placed
     rest_ms: float  # PostgreSQL, Redis and the rest of the machine
     read_ms: float  # API CPU per hot status read
-    events: float  # per order placed and paid
+    events: float  # per order placed
     bytes_per_event: float
     wal_per_order: float
     redis_per_order: float
@@ -115,6 +116,8 @@ def plan(measured: Measured, lifecycle: Counter[str]) -> str:
         "store": measured.rest_ms * scale,
     }
     wal, stored = measured.wal_per_order * scale, measured.bytes_per_event * events
+    single_worker = 1000 / max(per_order["workers"], 1e-9)  # orders/s one process sustains
+    write_path = WRITE_PATH_SAVES_PER_S / max(events, 1)
     rows = [_row(daily, per_order, events, wal, stored, messages, measured) for daily in DAILY]
     template = (Path(__file__).parent / "capacity_plan.md").read_text()
     return template.format(
@@ -145,10 +148,18 @@ def plan(measured: Measured, lifecycle: Counter[str]) -> str:
         wal_order_kib=wal / 1024,
         stored_kib=stored / 1024,
         rows="\n".join(rows),
-        single_worker=1000 / max(per_order["workers"], 1e-9),
+        single_worker=single_worker,
+        single_worker_daily=daily_at(single_worker),
+        groups_daily=daily_at(single_worker * WORKER_GROUPS),
         write_path_saves=WRITE_PATH_SAVES_PER_S,
-        write_path_orders=WRITE_PATH_SAVES_PER_S / max(events, 1),
+        write_path_orders=write_path,
+        write_path_daily=daily_at(write_path),
     )
+
+
+def daily_at(peak_orders_per_s: float) -> float:
+    """The orders a day whose busiest minute runs at this rate."""
+    return peak_orders_per_s * 3600 / (PEAK_HOUR_SHARE * PEAK_BURST)
 
 
 def _row(
@@ -160,7 +171,7 @@ def _row(
     messages: int,
     measured: Measured,
 ) -> str:
-    peak = daily * PEAK_HOUR_SHARE / 3600 * PEAK_BURST
+    peak = daily * PEAK_HOUR_SHARE * PEAK_BURST / 3600
     cores = {k: peak * ms / 1000 / TARGET_UTILISATION for k, ms in per_order.items()}
     open_orders = daily * PEAK_HOUR_SHARE / 60 * LIFETIME_MINUTES
     partitions = max(6, math.ceil(peak * messages / PARTITION_MESSAGES_PER_S))

@@ -6,7 +6,7 @@ the saga and views after it)."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -123,8 +123,13 @@ class Weighing:
         ours = sum(used.get(name, 0.0) for name in ("client", "server", "worker"))
         used["rest"] = max(used.pop("machine") - ours, 0.0)
         used.pop("client")
-        weighed = footprint(stack.database_url, self.before, after, orders).per_order()
-        per = max(orders, 1)
+        weighed_orders = footprint(stack.database_url, self.before, after, orders)
+        placed = weighed_orders.events.get("Order.Placed", 0)
+        if placed:  # orders still in flight when the row ended were placed too
+            weighed_orders = replace(weighed_orders, orders=placed)
+        weighed = weighed_orders.per_order()
+        weighed["answered"] = orders
+        per = max(weighed_orders.orders, 1)
         weighed["cpu_ms_per_order"] = {k: round(v * 1000 / per, 3) for k, v in used.items()}
         return weighed
 
