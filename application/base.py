@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -72,6 +73,13 @@ Reaction = Callable[[Any], Iterable[Aggregate | None]]
 SAGA_ACTOR = "order-saga"
 
 
+Observe = Callable[[str, Any], AbstractContextManager[None]]  # (component, event) -> a span
+
+
+def unobserved(component: str, event: Any) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
 class TiffinProcess(TiffinApplication, ProcessApplication[UUID]):
     """A bounded context that also reacts to the events of the contexts it follows.
 
@@ -84,6 +92,7 @@ class TiffinProcess(TiffinApplication, ProcessApplication[UUID]):
 
     log_section_size = 100
     pull_section_size = 100
+    observe: Observe = staticmethod(unobserved)  # a span per reaction, when tracing is on
 
     def follow(self, name: str, log: NotificationLog) -> None:
         """Follows another Tiffin application's log (all of them share codecs and cipher),
@@ -107,7 +116,8 @@ class TiffinProcess(TiffinApplication, ProcessApplication[UUID]):
         if reaction is None:
             return
         try:
-            changed = list(reaction(domain_event))
+            with self.observe(self.name.lower(), domain_event):
+                changed = list(reaction(domain_event))
         except StateConflict as refusal:
             log.info(
                 "%s: no reaction to %s: %s", self.name, type(domain_event).__qualname__, refusal

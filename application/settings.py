@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     rate_limit_webhooks_per_minute: int = Field(default=6_000, ge=1, le=1_000_000)
     max_body_bytes: int = Field(default=65_536, ge=1_024, le=16_777_216)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # JSON lines on stderr
+    otel_endpoint: str | None = None  # OTLP/HTTP receiver: traces go to <it>/v1/traces
+    otel_service_name: str | None = None  # default: tiffin-api, tiffin-worker, ...
+    otel_sample_ratio: float = Field(default=1.0, ge=0, le=1)
     cors_origins: str = ""  # comma-separated origins allowed by CORS; empty = no CORS headers
     idempotency_claim_seconds: float = Field(default=30.0, ge=1, le=3_600)  # then taken over
     read_wait_seconds: float = Field(default=5.0, ge=0, le=60)
@@ -140,7 +143,7 @@ class Settings(BaseSettings):
     def _redis_url(cls, url: str | None) -> str | None:
         return _require_scheme(url, ("redis", "rediss", "unix"))
 
-    @field_validator("push_fcm_url", "push_token_url")
+    @field_validator("push_fcm_url", "push_token_url", "otel_endpoint")
     @classmethod
     def _push_urls(cls, url: str | None) -> str | None:
         return _require_scheme(url, ("http", "https"))

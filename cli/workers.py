@@ -7,6 +7,8 @@ import argparse
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +20,7 @@ from cli.logs import configure_logging
 from cli.output import print_table
 from wiring.bootstrap import bootstrap
 from wiring.migrate import wait_until_migrated
+from wiring.telemetry import start_tracing, stop_tracing
 from wiring.workers import COMPONENTS, KAFKA_RELAY, projector, switched_off
 from wiring.workers import WORK_QUEUES as QUEUES
 
@@ -34,7 +37,8 @@ def run_worker(args: argparse.Namespace) -> int:
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())
-    with bootstrap(settings) as tiffin:
+    start_tracing(settings, "tiffin-worker")
+    with bootstrap(settings) as tiffin, closing_tracing():
         say = lambda line: print(f"tiffin worker: {line}", flush=True)  # noqa: E731
         if not settings.create_tables and not wait_until_migrated(tiffin, stopped, say):
             return 0
@@ -49,6 +53,14 @@ def run_worker(args: argparse.Namespace) -> int:
         print("tiffin worker: stopping", flush=True)
         runtime.stop()
     return 0
+
+
+@contextmanager
+def closing_tracing() -> Iterator[None]:
+    try:
+        yield
+    finally:
+        stop_tracing()
 
 
 def list_work(args: argparse.Namespace) -> int:

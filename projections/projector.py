@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -100,6 +101,11 @@ class Lag:
 
 
 Progress = Callable[[str, int], None]  # (leader, position reached), after each batch
+Observe = Callable[[str, Any], AbstractContextManager[None]]  # (view, event) -> a span
+
+
+def unobserved(view: str, event: Any) -> AbstractContextManager[None]:
+    return nullcontext()
 
 
 class Projector:
@@ -120,6 +126,7 @@ class Projector:
         self.read_limit = read_limit
         self.topics = [event_topic(name) for name in projection.appliers]
         self.progress: Progress | None = None
+        self.observe: Observe = unobserved  # a span per event applied, when tracing is on
 
     @property
     def name(self) -> str:
@@ -203,7 +210,8 @@ class Projector:
             for notification in notifications:
                 event = leader.mapper.to_domain_event(notification)
                 apply = self.projection.appliers[type(event).__qualname__]
-                apply(target, viewed(event, self.personal))
+                with self.observe(self.name, event):
+                    apply(target, viewed(event, self.personal))
 
         self.writer.write(leader.name, after, notifications[-1].id, changes)
 

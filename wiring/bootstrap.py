@@ -55,6 +55,7 @@ from projections.key_views import KeyStore
 from projections.personal import IN_PLAIN, Personal
 from projections.views import SqlDatabase
 from wiring.migrate import Migrated, migrate
+from wiring.telemetry import active_tracing
 from wiring.workers import (
     COMPONENTS,
     ClosableWorkStore,
@@ -300,6 +301,10 @@ def bootstrap(
     except BaseException:
         tiffin.close()
         raise
+    tracing = active_tracing()
+    if tracing is not None:  # a span per saga reaction
+        for process in (tiffin.ordering, tiffin.payments, tiffin.deliveries):
+            process.observe = tracing.span_for
     return tiffin
 
 

@@ -40,6 +40,7 @@ from projections.registry import EVERY_VIEW
 from projections.views import SqlDatabase
 from wiring.bootstrap import UPI_GATEWAY, Tiffin, bootstrap, kafka_connection
 from wiring.migrate import schema_report
+from wiring.telemetry import active_tracing
 from wiring.tokens import platform_secret
 from wiring.workers import KAFKA_RELAY, WORK_QUEUES, projector, views_database
 
@@ -82,7 +83,11 @@ def create_app(
             if owned:
                 platform.close()
 
-    return create_api(settings, registry, open_parts)
+    app = create_api(settings, registry, open_parts)
+    tracing = active_tracing()
+    if tracing is not None:
+        tracing.instrument(app)
+    return app
 
 
 def _parts(

@@ -10,6 +10,7 @@ from api.server import hypercorn_config, run_server
 from application.settings import Settings
 from wiring.bootstrap import bootstrap
 from wiring.http_app import create_app
+from wiring.telemetry import start_tracing, stop_tracing
 
 
 def certificate_of(settings: Settings) -> tuple[Path, Path, bool]:
@@ -32,11 +33,15 @@ def serve(
     config = hypercorn_config(
         settings.host, settings.port, cert, key, graceful_seconds=graceful_seconds
     )
-    # Built before listening, so what it refuses (a wrong cipher key) stops the start.
-    app = create_app(settings, bootstrap(settings), owns_platform=True)
-    run_server(
-        app,
-        config,
-        on_ready=lambda: on_ready(cert, generated),
-        on_stop=lambda: app.state.parts.live.go_away(),  # WebSockets and SSE streams end
-    )
+    start_tracing(settings, "tiffin-api")
+    try:
+        # Built before listening, so what it refuses (a wrong cipher key) stops the start.
+        app = create_app(settings, bootstrap(settings), owns_platform=True)
+        run_server(
+            app,
+            config,
+            on_ready=lambda: on_ready(cert, generated),
+            on_stop=lambda: app.state.parts.live.go_away(),  # WebSockets and SSE streams end
+        )
+    finally:
+        stop_tracing()

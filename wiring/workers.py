@@ -37,6 +37,7 @@ from projections.rebuild import Rebuildable
 from projections.registry import EVERY_VIEW, HOT_VIEWS, PROJECTIONS
 from projections.sql_views import TRACKING_TABLES, SqlViews
 from projections.views import SqlDatabase
+from wiring.telemetry import active_tracing
 
 KAFKA_RELAY: str = RELAY_NAME  # the worker component relaying integration events to Kafka
 COURIER_LOCATIONS: str = LOCATIONS_NAME  # the one applying couriers' pings from Kafka
@@ -83,7 +84,11 @@ def projector(tiffin: Tiffin, views: SqlDatabase, name: str) -> Projector:
         return Projector(projection, leaders_of(tiffin, projection), writer)
     projection = EVERY_VIEW[name]
     leaders, view = leaders_of(tiffin, projection), live_view(tiffin, views, name)
-    return Projector(projection, leaders, view, personal=tiffin.personal)
+    built = Projector(projection, leaders, view, personal=tiffin.personal)
+    tracing = active_tracing()
+    if tracing is not None:  # a span per event applied
+        built.observe = tracing.span_for
+    return built
 
 
 def live_view(tiffin: Tiffin, views: SqlDatabase, name: str) -> Rebuildable:

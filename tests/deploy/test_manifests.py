@@ -118,7 +118,11 @@ def test_the_compose_file_is_valid_and_names_what_the_code_has() -> None:
         run_by_workers += only_components(command)
     workers_with_standby = [c for c in run_by_workers if run_by_workers.count(c) == 2]
     assert sorted(set(workers_with_standby)) == sorted(COMPONENTS), "each with a standby"
-    assert {"migrate", "topics", "api-a", "api-b", "prometheus", "grafana"} <= set(services)
+    assert {"migrate", "topics", "api-a", "api-b", "prometheus", "grafana", "jaeger"} <= set(
+        services
+    )
+    endpoint = services["api-a"]["environment"]["TIFFIN_OTEL_ENDPOINT"]
+    assert endpoint.startswith("http://jaeger:"), "every process sends its traces to Jaeger"
     ports = {p["target"] for s in ("api-a", "api-b") for p in services[s]["ports"]}
     assert ports == {8443}
     protocols = {p.get("protocol", "tcp") for p in services["api-a"]["ports"]}
