@@ -38,6 +38,7 @@ READS_PER_ORDER = 20  # status reads and live-channel resumes over an order's li
 PARTITION_MESSAGES_PER_S = 1_000  # what one Kafka partition takes comfortably
 WRITE_PATH_SAVES_PER_S = 4_700  # measured group-commit ceiling (tiffin bench, 16 writers)
 WORKER_GROUPS = 4  # saga, views, outbox, relay (deploy/)
+SIZED_FOR = 100_000  # orders a day deploy/k8s/base's requests are for
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,15 @@ def plan(measured: Measured, lifecycle: Counter[str]) -> str:
         write_path_saves=WRITE_PATH_SAVES_PER_S,
         write_path_orders=write_path,
         write_path_daily=daily_at(write_path),
+        sized_daily=SIZED_FOR,
+        **{f"sized_{k}": v for k, v in cores_at(SIZED_FOR, per_order).items()},
     )
+
+
+def cores_at(daily: int, per_order: dict[str, float]) -> dict[str, float]:
+    """The cores each part needs at the busiest minute of a day of ``daily`` orders."""
+    peak = daily * PEAK_HOUR_SHARE * PEAK_BURST / 3600
+    return {k: peak * ms / 1000 / TARGET_UTILISATION for k, ms in per_order.items()}
 
 
 def daily_at(peak_orders_per_s: float) -> float:
@@ -172,7 +181,7 @@ def _row(
     measured: Measured,
 ) -> str:
     peak = daily * PEAK_HOUR_SHARE * PEAK_BURST / 3600
-    cores = {k: peak * ms / 1000 / TARGET_UTILISATION for k, ms in per_order.items()}
+    cores = cores_at(daily, per_order)
     open_orders = daily * PEAK_HOUR_SHARE / 60 * LIFETIME_MINUTES
     partitions = max(6, math.ceil(peak * messages / PARTITION_MESSAGES_PER_S))
     cells = [
