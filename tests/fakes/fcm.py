@@ -17,7 +17,6 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from application.settings import Settings
+from tests.fakes.local_http import QuietHandler, local_server
 
 PROJECT = "tiffin-push-test"
 CLIENT_EMAIL = f"push@{PROJECT}.iam.gserviceaccount.com"
@@ -154,10 +154,10 @@ class FakeFcm:
 
 @contextmanager
 def running(fake: FakeFcm) -> Iterator[FakeFcm]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as FCM's front end
 
-        def do_POST(self) -> None:
+        def do_POST(self) -> None:  # noqa: N802 (http.server calls it so)
             raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if self.path == "/token":
                 form = dict(urllib.parse.parse_qsl(raw.decode()))
@@ -177,20 +177,12 @@ def running(fake: FakeFcm) -> Iterator[FakeFcm]:
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(payload)  # (its sender may have been killed meanwhile)
 
-        def log_message(self, *_: object) -> None:
-            """Requests are kept on the fake; nothing is printed."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield fake
-    finally:
-        fake.release.set()
-        server.shutdown()
-        server.server_close()
+    with local_server(Handler) as url:
+        fake.url = url
+        try:
+            yield fake
+        finally:
+            fake.release.set()
 
 
 def pushing_through(settings: Settings, fake: FakeFcm, directory: Path, **more: Any) -> Settings:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -22,6 +21,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from tests.fakes.local_http import QuietHandler, local_server
 
 DROP = object()  # a claim given this value is left out of the token
 
@@ -154,8 +155,8 @@ def tampered(token: str) -> str:
 
 @contextmanager
 def serving(certs: FakeFirebaseCerts) -> Iterator[FakeFirebaseCerts]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server calls it so)
             status, headers, body = certs.answer()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=UTF-8")
@@ -165,16 +166,6 @@ def serving(certs: FakeFirebaseCerts) -> Iterator[FakeFirebaseCerts]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *_: object) -> None:
-            """Fetches are counted in ``certs.fetches``; nothing is printed."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    # a short poll interval: shutdown() waits for the loop to look, 0.5 s by default
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    certs.url = f"http://127.0.0.1:{server.server_address[1]}/robot/v1/metadata/x509/securetoken"
-    try:
+    with local_server(Handler) as url:
+        certs.url = f"{url}/robot/v1/metadata/x509/securetoken"
         yield certs
-    finally:
-        server.shutdown()
-        server.server_close()

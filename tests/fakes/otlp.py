@@ -9,9 +9,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tests.fakes.local_http import QuietHandler, local_server
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ class FakeCollector:
 def collecting() -> Iterator[FakeCollector]:
     collector = FakeCollector()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
+    class Handler(QuietHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server calls it so)
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
@@ -69,16 +70,6 @@ def collecting() -> Iterator[FakeCollector]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *_: object) -> None:
-            """Spans are kept on the collector; nothing is printed."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    collector.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with local_server(Handler) as url:
+        collector.url = url
         yield collector
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from pydantic import SecretStr
 
 from application.settings import Settings
+from tests.fakes.local_http import QuietHandler, local_server
 
 
 @dataclass
@@ -81,13 +80,13 @@ class FakeGateway:
 
 @contextmanager
 def running(gateway: FakeGateway) -> Iterator[FakeGateway]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
+    class Handler(QuietHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server calls it so)
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             headers = {k.lower(): v for k, v in self.headers.items()}
             self._send(*gateway.answer(self.path, headers, body))
 
-        def do_GET(self) -> None:
+        def do_GET(self) -> None:  # noqa: N802 (http.server calls it so)
             headers = {k.lower(): v for k, v in self.headers.items()}
             self._send(*gateway.look_up(self.path, headers))
 
@@ -99,18 +98,9 @@ def running(gateway: FakeGateway) -> Iterator[FakeGateway]:
             self.end_headers()
             self.wfile.write(payload)
 
-        def log_message(self, *_: object) -> None:
-            """Requests are kept in ``gateway.requests``; nothing is printed."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    gateway.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with local_server(Handler) as url:
+        gateway.url = url
         yield gateway
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def paying_through(settings: Settings, gateway: FakeGateway, **more: Any) -> Settings:
