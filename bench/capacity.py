@@ -50,6 +50,7 @@ class Measured:
     events: float  # per order placed
     bytes_per_event: float
     wal_per_order: float
+    commits_per_order: float
     redis_per_order: float
     orders_per_s: float
     healthz_per_s: float
@@ -71,6 +72,7 @@ def measured_of(result: dict[str, Any]) -> Measured:
         events=per["events_per_order"],
         bytes_per_event=per["bytes_per_event"],
         wal_per_order=per["wal_bytes_per_order"],
+        commits_per_order=per.get("commits_per_order", 0.0),
         redis_per_order=per["redis_bytes_per_order"],
         orders_per_s=orders["per_second"],
         healthz_per_s=healthz["per_second"],
@@ -110,7 +112,7 @@ def plan(measured: Measured, lifecycle: Counter[str]) -> str:
     events = sum(lifecycle.values())
     published = contracts_by_event()
     messages = sum(n * len(published.get(kind, ())) for kind, n in lifecycle.items())
-    scale = events / max(measured.events, 1e-9)  # the whole life against what was measured
+    scale = scale_of(measured, events)
     per_order = {
         "api": measured.server_ms * APP_COMMANDS + measured.read_ms * READS_PER_ORDER,
         "workers": measured.worker_ms * scale,
@@ -132,6 +134,7 @@ def plan(measured: Measured, lifecycle: Counter[str]) -> str:
         events=events,
         bytes_per_event=measured.bytes_per_event,
         wal_kib=measured.wal_per_order / 1024,
+        commits=measured.commits_per_order,
         redis_kib=measured.redis_per_order / 1024,
         messages=messages,
         lifecycle=", ".join(f"{kind} {n}" for kind, n in sorted(lifecycle.items())),
@@ -166,6 +169,11 @@ def cores_at(daily: int, per_order: dict[str, float]) -> dict[str, float]:
     return {k: peak * ms / 1000 / TARGET_UTILISATION for k, ms in per_order.items()}
 
 
+def scale_of(measured: Measured, events: int) -> float:
+    """An order's whole life against the part the benchmark measured, by events."""
+    return events / max(measured.events, 1e-9)
+
+
 def daily_at(peak_orders_per_s: float) -> float:
     """The orders a day whose busiest minute runs at this rate."""
     return peak_orders_per_s * 3600 / (PEAK_HOUR_SHARE * PEAK_BURST)
@@ -192,6 +200,7 @@ def _row(
         f"{cores['workers']:,.1f}",
         f"{cores['store']:,.1f}",
         f"{peak * wal / 1e6:,.2f}",
+        f"{peak * measured.commits_per_order * scale_of(measured, events):,.0f}",
         f"{daily * stored / 1e9:,.2f} GB",
         f"{open_orders * measured.redis_per_order / 2**20:,.0f} MiB",
         f"{peak * messages:,.0f}",

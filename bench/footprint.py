@@ -25,6 +25,7 @@ EVENTS_TABLES = (
 class Snapshot:
     heads: dict[str, int]  # events table -> its highest notification id
     wal_bytes: int
+    commits: int  # transactions committed in the database (pg_stat_database)
     redis_bytes: int
     redis_keys: int
 
@@ -35,6 +36,7 @@ class Footprint:
     events: Counter[str]  # by type, e.g. "Order.Placed"
     event_bytes: int  # topic + state as stored (compressed, encrypted if configured)
     wal_bytes: int
+    commits: int
     redis_bytes: int
     redis_keys: int
 
@@ -48,6 +50,7 @@ class Footprint:
             "events_per_order": round(events / orders, 2),
             "bytes_per_event": round(self.event_bytes / max(events, 1), 1),
             "wal_bytes_per_order": round(self.wal_bytes / orders),
+            "commits_per_order": round(self.commits / orders, 2),
             "redis_bytes_per_order": round(self.redis_bytes / orders),
             "redis_keys_per_order": round(self.redis_keys / orders, 2),
             "kafka_messages_per_order": round(messages / orders, 2),
@@ -69,11 +72,17 @@ def snapshot(database_url: str, redis: Redis | None, prefix: str | None) -> Snap
             ).fetchone()
             heads[table] = int(row[0]) if row else 0
         lsn = connection.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')").fetchone()
+        connection.execute("SELECT pg_stat_clear_snapshot()")
+        commits = connection.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
     memory = keys = 0
     if redis is not None:
         memory = int(redis.info("memory")["used_memory"])
         keys = sum(1 for _ in redis.scan_iter(match=f"{prefix or ''}*", count=1000))
-    return Snapshot(heads, int(lsn[0]) if lsn else 0, memory, keys)
+    return Snapshot(
+        heads, int(lsn[0]) if lsn else 0, int(commits[0]) if commits else 0, memory, keys
+    )
 
 
 def footprint(database_url: str, before: Snapshot, after: Snapshot, orders: int) -> Footprint:
@@ -97,6 +106,7 @@ def footprint(database_url: str, before: Snapshot, after: Snapshot, orders: int)
         events,
         stored,
         after.wal_bytes - before.wal_bytes,
+        after.commits - before.commits,
         after.redis_bytes - before.redis_bytes,
         after.redis_keys - before.redis_keys,
     )

@@ -57,6 +57,7 @@ def test_a_short_run_measures_every_row_in_server_mode_and_cleans_up(
     assert per_order["events_by_type_per_order"]["Order.Placed"] == 1.0
     assert per_order["events_per_order"] >= 2, "the saga requested each order's payment"
     assert per_order["wal_bytes_per_order"] > 0
+    assert per_order["commits_per_order"] >= 1
     assert per_order["kafka_messages_per_order"] >= 2
     assert set(per_order["cpu_ms_per_order"]) == {"server", "worker", "rest"}
 
