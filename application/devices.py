@@ -16,7 +16,7 @@ from domain.courier import courier_id_for
 from domain.values import Role
 
 # FCM registration tokens: letters, digits, - _ : (and .)
-DEVICE_TOKEN_SHAPE = r"^[A-Za-z0-9_:.\-]{16,4096}$"  # noqa: S105 (a pattern, not a secret)
+DEVICE_TOKEN_SHAPE = r"^[A-Za-z0-9_:.\-]{16,1024}$"  # noqa: S105 (a pattern, not a secret)
 _SHAPE = re.compile(DEVICE_TOKEN_SHAPE)
 
 
@@ -27,7 +27,7 @@ class InvalidDeviceToken(ValueError):
 def checked_token(token: str) -> str:
     if not _SHAPE.fullmatch(token):
         raise InvalidDeviceToken(
-            "a device token is an FCM registration token: 16 to 4096 letters, digits, "
+            "a device token is an FCM registration token: 16 to 1024 letters, digits, "
             "'-', '_', ':' or '.'"
         )
     return token

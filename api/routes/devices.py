@@ -19,7 +19,7 @@ DeviceToken = Annotated[
     Path(
         description="the app's FCM registration token",
         min_length=16,
-        max_length=4096,
+        max_length=1024,  # a longer path is refused by the server itself (431)
         pattern=DEVICE_TOKEN_SHAPE,
     ),
 ]

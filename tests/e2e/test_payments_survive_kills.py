@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from api.causation import retrying_conflicts
 from application.errors import NotFound
 from domain.order import Order
 from domain.payment import PaymentStatus
@@ -70,7 +71,13 @@ def test_every_payment_ends_captured_or_refunded_though_the_worker_dies_mid_paym
         captured = waiting_for(tiffin, cancelled, {PaymentStatus.CAPTURED}, "captures")
         for wave in (captured[:BATCH], captured[BATCH:]):
             for order in wave:
-                tiffin.ordering.cancel_order(order.id, "changed my mind", cause(Role.CUSTOMER))
+                customer = cause(Role.CUSTOMER)
+                # as the API does: the saga may be saving the same order at that moment
+                retrying_conflicts(
+                    lambda o=order, c=customer: tiffin.ordering.cancel_order(
+                        o.id, "changed my mind", c
+                    )
+                )
             kill_with_webhooks_owed("refunds made, their webhooks owed", len(wave))
         waiting_for(tiffin, orders, SETTLED, "every payment settled")
         final = statuses(tiffin, orders)
