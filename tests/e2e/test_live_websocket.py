@@ -304,7 +304,9 @@ def test_a_follower_that_answers_no_ping_is_closed(api: ApiServer) -> None:
 
     assert closed.code == 4009
     assert pings >= 1
-    assert closed_for(api, "no_pong") == before + 1
+    # at least this one: a connection an earlier test of this server left behind may time out
+    # meanwhile too (seen once in CI, under load)
+    assert closed_for(api, "no_pong") >= before + 1
 
 
 def test_sigterm_lets_live_followers_go_with_1001_without_holding_the_drain(
