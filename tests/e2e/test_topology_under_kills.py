@@ -27,7 +27,7 @@ from projections.registry import EVERY_VIEW, HOT_VIEWS, PROJECTIONS
 from tests.api_process import ApiServer, api_server, process_environ, server_environ
 from tests.e2e.test_cli import TIFFIN
 from tests.e2e.workers import Workers, settings_of
-from tests.polling import Seen, poll_until
+from tests.polling import Seen, poll_until, poll_until_async
 from tests.redis_server import REDIS_URL, scratch_prefix
 from tests.scenario import open_kitchen
 from tests.view_digest import view_digest
@@ -44,7 +44,7 @@ GROUPS = {  # Compose's saga and outbox groups in one here: PostgreSQL allows 10
     "views": tuple(EVERY_VIEW),
 }
 SETTLE_SECONDS = 120.0
-TRIES = 200
+ANSWER_WITHIN = 30.0  # a request answered, or an order paid, within
 
 
 @dataclass
@@ -63,29 +63,43 @@ class Clients:
     lost_answers: int = 0  # commands done by the killed replica, their answer lost with it
     down: set[int] = field(default_factory=set)
     broke: set[str] = field(default_factory=set)  # requests (by key) a broken connection hit
+    reached: dict[int, asyncio.Event] = field(default_factory=dict)  # orders placed -> set
+
+    def placed_at_least(self, count: int) -> asyncio.Event:
+        """Set once the clients have placed ``count`` orders."""
+        event = self.reached.setdefault(count, asyncio.Event())
+        self._count_placed()
+        return event
+
+    def _count_placed(self) -> None:
+        for count, event in self.reached.items():
+            if len(self.placed) >= count:
+                event.set()
 
     async def send(
         self, home: int, method: str, path: str, token: str, body: Any, key: str | None
     ) -> httpx.Response:
+        """One request, tried again (on the other replica if its own broke) until answered
+        with something but 409/503 + Retry-After (a key still in flight, a view behind)."""
         headers = {"Authorization": f"Bearer {token}"}
         if key is not None:
             headers["Idempotency-Key"] = key
-        for _ in range(TRIES):
+
+        async def attempt(seen: Seen) -> httpx.Response | None:
             replica = home if home not in self.down else 1 - home
             try:
                 answer = await self.http[replica].request(method, path, json=body, headers=headers)
-            except httpx.TransportError:
+            except httpx.TransportError as error:
+                seen.last = error
                 self.broken[self.servers[replica].base_url] += 1
                 self.broke.add(key or path)
-                if self.servers[replica].process.poll() is not None:
-                    self.down.add(replica)
-                await asyncio.sleep(0.02)
-                continue
-            if answer.status_code in (409, 503) and "retry-after" in answer.headers:
-                await asyncio.sleep(0.05)  # the same key still in flight, or a view behind
-                continue
-            return answer
-        raise AssertionError(f"{method} {path}: no answer in {TRIES} tries")
+                self.down.add(replica)  # its clients move to the other replica
+                return None
+            seen.last = f"{answer.status_code} {answer.text[:200]}"
+            retry = answer.status_code in (409, 503) and "retry-after" in answer.headers
+            return None if retry else answer
+
+        return await poll_until_async(attempt, within=ANSWER_WITHIN, what=f"{method} {path}")
 
     async def one_order(self, home: int, customer: str) -> None:
         key = f"order-{uuid4().hex}"
@@ -106,16 +120,17 @@ class Clients:
             return
         order_id = placed.json()["id"]
         self.placed[key] = order_id
-        while True:  # paid by the simulated gateway, through the saga
-            seen = await self.send(
+        self._count_placed()
+
+        async def paid(seen: Seen) -> bool | None:  # by the simulated gateway, via the saga
+            read = await self.send(
                 home, "GET", f"/v1/orders/{order_id}", self.owner_token, None, None
             )
-            if seen.status_code != 200:
-                self.errors.append(f"read: {seen.status_code} {seen.text[:200]}")
-                return
-            if seen.json()["status"] == "pending_acceptance":
-                break
-            await asyncio.sleep(0.05)
+            seen.last = f"{read.status_code} {read.text[:200]}"
+            assert read.status_code == 200, f"read: {seen.last}"
+            return True if read.json()["status"] == "pending_acceptance" else None
+
+        await poll_until_async(paid, within=ANSWER_WITHIN, what="the order paid")
         accept = {"prep_minutes": 10}
         path = f"/v1/orders/{order_id}/accept"
         accepted = await self.send(home, "POST", path, self.owner_token, accept, f"accept-{key}")
@@ -208,12 +223,10 @@ def test_orders_survive_a_killed_api_replica_and_a_killed_active_worker(
 
                     async def killer() -> None:
                         nonlocal a_killed
-                        while len(clients.placed) < KILL_API_AT:
-                            await asyncio.sleep(0.01)
+                        await clients.placed_at_least(KILL_API_AT).wait()
                         a_killed = True
                         a.process.kill()
-                        while len(clients.placed) < KILL_WORKER_AT:
-                            await asyncio.sleep(0.01)
+                        await clients.placed_at_least(KILL_WORKER_AT).wait()
                         saga = groups["saga"]
                         pid = active_worker(tiffin, "ordering")
                         [victim] = [w for w in saga.processes if w.process.pid == pid]

@@ -29,8 +29,7 @@ class Clock:
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[tuple[IdempotencyStore, Clock]]:
-    with bootstrap(settings):  # the tables
-        pass
+    bootstrap(settings).close()  # it creates the tables
     database = views_database(settings)
     clock = Clock()
     try:
