@@ -12,7 +12,7 @@ from adapters.private_files import private_database
 from application.settings import Settings
 
 GROUP_COMMIT_FACTORY_TOPIC = "adapters.group_commit:GroupCommitFactory"
-ZLIB_COMPRESSOR_TOPIC = "eventsourcing.compressor:ZlibCompressor"
+COMPRESSOR_TOPIC = "adapters.event_compression:LargeStatesCompressed"
 
 
 def event_store_env(settings: Settings, app_name: str, keys: Sequence[str]) -> dict[str, str]:
@@ -22,11 +22,11 @@ def event_store_env(settings: Settings, app_name: str, keys: Sequence[str]) -> d
     PostgreSQL database of ``TIFFIN_DATABASE_URL`` (each application its own tables), or the
     context's own (``TIFFIN_ORDERING_DATABASE_URL``, ...), written through the group-commit
     recorder.
-    Stored events are always compressed, and encrypted with the newest of ``keys`` when there
-    are any (``adapters/event_keys.py``).
+    Stored events of 1 KiB or more are compressed (``adapters/event_compression.py``); all
+    are encrypted with the newest of ``keys`` when there are any (``adapters/event_keys.py``).
     """
     create = "y" if settings.create_tables else "n"  # off: `tiffin migrate` creates them
-    env = {"COMPRESSOR_TOPIC": ZLIB_COMPRESSOR_TOPIC, "CREATE_TABLE": create}
+    env = {"COMPRESSOR_TOPIC": COMPRESSOR_TOPIC, "CREATE_TABLE": create}
     if keys:
         env["CIPHER_TOPIC"] = KEYRING_CIPHER_TOPIC
         env[CIPHER_KEYS] = ",".join(keys)

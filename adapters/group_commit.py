@@ -49,6 +49,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from adapters.group_commit_sql import create_insert_batch_function
+from adapters.notification_reads import TupleNotificationReads
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_BATCH = 500
@@ -93,7 +94,7 @@ class BatchStats:
         self.largest = max(self.largest, size)
 
 
-class GroupCommitRecorder(PostgresApplicationRecorder):
+class GroupCommitRecorder(TupleNotificationReads, PostgresApplicationRecorder):
     """An application recorder that writes concurrent saves in shared transactions."""
 
     lock_table = True  # only a test turns this off, to show that followers then skip events

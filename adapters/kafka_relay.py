@@ -70,6 +70,9 @@ def relay_projection(contracts: Sequence[Contract] = CONTRACTS) -> Projection:
 
     def appender(domain_event: str, versions: Sequence[Contract]) -> Apply:
         log = LOG_OF_AGGREGATE[domain_event.split(".")[0]]
+        if len(versions) == 1:  # nearly always: one version published
+            [contract] = versions
+            return lambda batch, event: batch.append(integration_event(log, contract, event))
         return lambda batch, event: batch.extend(
             integration_event(log, contract, event) for contract in versions
         )
@@ -88,7 +91,9 @@ class RelayWriter:
     rebuild_batch = 500
 
     def __init__(self, database: SqlDatabase, projection: Projection, publisher: Publisher) -> None:
-        self.positions = SqlViews(database, projection)
+        # Positions are committed without waiting for the disk: a database crash may take the
+        # last moves back, which publishes those batches again, with the same ids.
+        self.positions = SqlViews(database, projection, durable=False)
         self.publisher = publisher
         self.transient = (*SqlViews.transient, *publisher.transient)
         self._in_flight: _InFlight | None = None

@@ -24,8 +24,10 @@ Run = Callable[[str, Sequence[Any]], Any]  # runs one statement; returns a curso
 class SqlDatabase(Protocol):
     row_lock: str  # what a SELECT adds to pass over rows another transaction is claiming
 
-    def transaction(self) -> Any:
-        """A context manager yielding ``run``; commits on success, rolls back on error."""
+    def transaction(self, durable: bool = True) -> Any:
+        """A context manager yielding ``run``; commits on success, rolls back on error.
+        ``durable=False``: the commit may return before it is on disk (a crash of the database
+        server can lose it whole, never in part)."""
         ...
 
     def close(self) -> None: ...
@@ -44,8 +46,8 @@ class SqliteDatabase:
         self._lock = threading.Lock()
 
     @contextmanager
-    def transaction(self) -> Iterator[Run]:
-        with self._lock:
+    def transaction(self, durable: bool = True) -> Iterator[Run]:
+        with self._lock:  # every commit durable: ``durable`` is for a server's sake
             connection = self._connection
             connection.execute("BEGIN IMMEDIATE")
             try:
@@ -111,13 +113,16 @@ class PostgresDatabase:
         self._lock = threading.Lock()
 
     @contextmanager
-    def transaction(self) -> Iterator[Run]:
+    def transaction(self, durable: bool = True) -> Iterator[Run]:
         with self._lock:
             if self._connection.broken:
                 self._connection = psycopg.connect(self._url, autocommit=True)
             connection = self._connection
             with connection.pipeline() as pipeline, connection.transaction():
-                yield _Pipelined(connection, pipeline).run
+                run = _Pipelined(connection, pipeline).run
+                if not durable:
+                    run("SET LOCAL synchronous_commit = off", ())
+                yield run
 
     def close(self) -> None:
         self._connection.close()

@@ -15,10 +15,10 @@ from eventsourcing.application import (
     ProcessingEvent,
 )
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
 from eventsourcing.system import NotificationLogReader, ProcessApplication
 
-from application.codecs import register_value_types
+from application.codecs import EventTranscoder, register_value_types
 from application.errors import ConcurrentChange, NotFound
 from application.results import Changed
 from domain.errors import StateConflict
@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 class TiffinApplication(Application[UUID]):
     """Base for the bounded contexts' applications."""
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = EventTranscoder()  # the library's JSON, read faster
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

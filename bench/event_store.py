@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from eventsourcing.domain import Aggregate, event
 
-from adapters.event_store import GROUP_COMMIT_FACTORY_TOPIC, ZLIB_COMPRESSOR_TOPIC, postgres_env
+from adapters.event_store import COMPRESSOR_TOPIC, GROUP_COMMIT_FACTORY_TOPIC, postgres_env
 from application.base import TiffinApplication
 from bench.harness import Measurement, run_writers, summarise, time_writers
 
@@ -38,7 +38,7 @@ def bench_app(database_url: str, module: str, writers: int) -> BenchStore:
         {
             **postgres_env(database_url),
             "PERSISTENCE_MODULE": module,
-            "COMPRESSOR_TOPIC": ZLIB_COMPRESSOR_TOPIC,
+            "COMPRESSOR_TOPIC": COMPRESSOR_TOPIC,
             "CREATE_TABLE": "y",
             "POSTGRES_POOL_SIZE": str(writers + 2),
             "POSTGRES_MAX_OVERFLOW": "4",

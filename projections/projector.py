@@ -140,26 +140,28 @@ class Projector:
         each: a bound for catching up under a constant stream of events), a batch of each in
         turn, so a busy log does not hold up the others; returns how many."""
         applied = 0
+        known: dict[str, int] = {}  # positions this pass moved (or read): no need to ask again
         try:
             while True:
                 round_applied = sum(
-                    self._next_batch(leader, None if up_to is None else up_to[leader.name])
+                    self._next_batch(leader, None if up_to is None else up_to[leader.name], known)
                     for leader in self.leaders
                 )
                 applied += round_applied
-                if not round_applied and self._flushed():
+                if not round_applied and self._flushed(known):
                     return applied
         except BaseException:
             self._flush_quietly()
             raise
 
-    def _flushed(self) -> bool:
+    def _flushed(self, known: dict[str, int]) -> bool:
         """A writer that keeps a batch on its way (the Kafka relay's) finishes it; False if it
         could not store it after all (PositionMoved): then the pass reads again."""
         if isinstance(self.writer, Flushing):
             try:
                 self.writer.flush()
             except PositionMoved:
+                known.clear()
                 return False
         return True
 
@@ -174,10 +176,15 @@ class Projector:
         """Each leader's last notification id now."""
         return {leader.name: leader.recorder.max_notification_id() or 0 for leader in self.leaders}
 
-    def _next_batch(self, leader: Application[Any], stop: int | None) -> int:
-        """Applies the leader's next batch of events after the view's position; how many."""
+    def _next_batch(self, leader: Application[Any], stop: int | None, known: dict[str, int]) -> int:
+        """Applies the leader's next batch of events after the view's position; how many.
+        ``known``: the positions this pass has read or moved, by leader. Every write is
+        guarded by the stored position, so one moved meanwhile (by another projector) fails
+        the write (PositionMoved) and every position is read again."""
         while True:
-            after = self.writer.position(leader.name)
+            after = known.get(leader.name)
+            if after is None:
+                after = known[leader.name] = self.writer.position(leader.name)
             if stop is not None and after >= stop:
                 return 0
             notifications = leader.recorder.select_notifications(
@@ -192,12 +199,15 @@ class Projector:
             try:
                 self._write(leader, after, notifications)
             except PositionMoved:
+                known.clear()
                 continue
             except self.writer.transient:
                 raise
             except Exception:  # a poison event among them: one at a time, to find it
                 if not self._one_at_a_time(leader, after, notifications):
+                    known.clear()
                     continue
+            known[leader.name] = notifications[-1].id
             EVENTS_APPLIED.labels(self.name).inc(len(notifications))
             if self.progress is not None:
                 self.progress(leader.name, notifications[-1].id)

@@ -60,8 +60,15 @@ class SqlViews:
 
     rebuild_batch = 5_000
 
-    def __init__(self, database: SqlDatabase, projection: Projection, shadow: bool = False) -> None:
+    def __init__(
+        self,
+        database: SqlDatabase,
+        projection: Projection,
+        shadow: bool = False,
+        durable: bool = True,
+    ) -> None:
         self.database = database
+        self.durable = durable  # False: a database crash may take back the last writes whole
         self.projection = projection
         self.name = projection.name + (SHADOW if shadow else "")
         self._rename = _renamer(table_names(projection), SHADOW) if shadow else None
@@ -76,7 +83,7 @@ class SqlViews:
         return int(rows[0][0]) if rows else 0
 
     def write(self, leader: str, after: int, up_to: int, changes: Changes) -> None:
-        with self.database.transaction() as run:
+        with self.database.transaction(durable=self.durable) as run:
             self._move(run, leader, after, up_to)
             batch = BatchedRun(self._target(run))
             changes(batch)

@@ -9,8 +9,9 @@ Run = Callable[[str, Sequence[Any]], Any]  # runs one statement with ``?`` place
 
 
 class SqlDatabase(Protocol):
-    def transaction(self) -> Any:
-        """A context manager yielding ``run``; commits on success, rolls back on error."""
+    def transaction(self, durable: bool = True) -> Any:
+        """A context manager yielding ``run``; commits on success, rolls back on error;
+        ``durable=False``: a crash of the database server may lose the whole commit."""
         ...
 
     def close(self) -> None: ...

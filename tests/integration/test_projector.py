@@ -105,6 +105,32 @@ def test_applying_the_events_again_changes_nothing(tiffin: Tiffin) -> None:
     assert counted(tiffin) == [(SHIFTS + 1, SHIFTS + 2)]
 
 
+def test_projectors_taking_turns_see_each_others_positions(tiffin: Tiffin) -> None:
+    """A pass remembers the positions it moved, never past its end: the next pass of any
+    projector (a standby taking over, a reader waiting for its write) reads them again."""
+    projection = shift_counter(None)
+    create_tables(tiffin.views(), [*TRACKING_TABLES, *projection.tables], "test")
+    views = SqlViews(tiffin.views(), projection)
+    first, second = (Projector(projection, [tiffin.deliveries], views) for _ in "ab")
+    courier, rider = courier_on_shift(tiffin)  # one shift change
+    shifts = 1
+    for turn, (runs, waits) in enumerate([(first, second), (second, first)] * 3):
+        courier = tiffin.deliveries.get_courier(courier.id)
+        for _ in range(turn + 1):
+            courier.end_shift(rider)
+            courier.start_shift(rider)
+        head = tiffin.deliveries.commit(courier)
+        assert head is not None
+        shifts += 2 * (turn + 1)
+
+        assert not waits.has_reached(tiffin.deliveries, head)
+        assert runs.run_once() == 2 * (turn + 1) + (1 if turn == 0 else 0)
+        assert waits.has_reached(tiffin.deliveries, head)
+        assert waits.run_once() == 0
+
+    assert counted(tiffin)[0][0] == shifts
+
+
 def summary(tiffin: Tiffin, order_id: Any) -> dict[str, Any]:
     with tiffin.views().transaction() as run:
         cursor = run(

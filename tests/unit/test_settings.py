@@ -61,7 +61,7 @@ def test_each_embedded_application_gets_its_own_sqlite_file(tmp_path: Path) -> N
 
     assert ordering["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
     assert ordering["SQLITE_DBNAME"] != payments["SQLITE_DBNAME"]
-    assert ordering["COMPRESSOR_TOPIC"].endswith("ZlibCompressor")
+    assert ordering["COMPRESSOR_TOPIC"].endswith("LargeStatesCompressed")
     assert ordering["CIPHER_TOPIC"].endswith("KeyringCipher"), "encrypted by default"
 
 
