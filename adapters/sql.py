@@ -128,6 +128,22 @@ class PostgresDatabase:
         self._connection.close()
 
 
+def replica_report(database: Any) -> str:
+    """How far a streaming replica's replay is behind (what /readyz shows of it); a database
+    that is not in recovery is reported as such (reads from it are still right)."""
+    with database.transaction() as run:
+        in_recovery, behind = run(
+            "SELECT pg_is_in_recovery(),"
+            " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())",
+            (),
+        ).fetchone()
+    if not in_recovery:
+        return "not a replica (not in recovery): reading the primary"
+    if behind is None:
+        return "replica, nothing replayed yet"
+    return f"replica, last replayed transaction {float(behind):.1f} s ago"
+
+
 def create_tables(database: SqlDatabase, statements: Sequence[str], lock_name: str) -> None:
     """Runs DDL once, one process at a time (PostgreSQL races on concurrent CREATE TABLE);
     nothing, on a database opened not to create tables (``tiffin migrate`` does)."""

@@ -27,12 +27,12 @@ from api.routes import (
     deliveries,
     devices,
     health,
-    live,
     order_live,
     orders,
     payments,
     restaurants,
 )
+from api.routes.live import LiveEntrance
 from application.settings import Settings
 
 VERSION = "1.0.0"
@@ -77,12 +77,12 @@ def create_app(settings: Settings, registry: CollectorRegistry, open_parts: Part
     app.add_middleware(
         ApiMiddleware, max_body_bytes=settings.max_body_bytes, metrics=HttpMetrics(registry)
     )
+    app.add_middleware(LiveEntrance)  # outermost but for Starlette's error middleware
     routers = (
         health,
         restaurants,
         orders,
         order_live,
-        live,
         payments,
         couriers,
         deliveries,

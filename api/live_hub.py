@@ -42,31 +42,55 @@ class Outgoing:
 
 class Outbox:
     """What is on its way to one follower, bounded: an overflow marks it (the connection is
-    then closed, with a documented code) instead of waiting for the follower. ``attention``
-    is set when the connection must end: an overflow, or the server shutting down."""
+    then closed, with a documented code) instead of waiting for the follower.
+
+    Kept small, since every idle connection holds one: a plain list, and one ``wake``
+    callback its connection sets (called on the event loop when a message arrives or the
+    connection must end: an overflow, or the server shutting down) instead of a queue and
+    an event, each with their waiters' deques."""
+
+    __slots__ = ("__weakref__", "going_away", "items", "limit", "overflowed", "wake")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.queue: asyncio.Queue[Outgoing] = asyncio.Queue()
-        self.attention = asyncio.Event()
+        self.items: list[Outgoing] = []
         self.overflowed = False
         self.going_away = False
+        self.wake: Callable[[], None] | None = None
+
+    @property
+    def ending(self) -> bool:
+        return self.overflowed or self.going_away
 
     def put(self, kind: str, payload: dict[str, Any]) -> None:
         if self.overflowed:
             return
-        if self.queue.qsize() >= self.limit:
+        if len(self.items) >= self.limit:
             self.overflowed = True
-            self.attention.set()
-            return
-        self.queue.put_nowait(Outgoing(kind, payload))
+        else:
+            self.items.append(Outgoing(kind, payload))
+        self._wake()
 
     def leave(self) -> None:
         self.going_away = True
-        self.attention.set()
+        self._wake()
 
-    async def get(self) -> Outgoing:
-        return await self.queue.get()
+    def _wake(self) -> None:
+        if self.wake is not None:
+            self.wake()
+
+    async def next(self, within: float) -> Outgoing | None:
+        """For a reader that awaits each message (an SSE stream): the next one; None after
+        ``within`` s of quiet, or at once when the connection must end."""
+        if not self.items and not self.ending:
+            arrived = asyncio.get_running_loop().create_future()
+            self.wake = lambda: None if arrived.done() else arrived.set_result(None)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(arrived, within)
+            finally:
+                self.wake = None
+        return self.items.pop(0) if self.items else None
 
 
 class Subscription:

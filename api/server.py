@@ -27,17 +27,28 @@ LOOPBACK_FOR_WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  
 
 
 def hypercorn_config(
-    host: str, port: int, certfile: Path, keyfile: Path, *, graceful_seconds: float = 10.0
+    host: str,
+    port: int,
+    certfile: Path,
+    keyfile: Path,
+    *,
+    graceful_seconds: float = 10.0,
+    plain_port: int | None = None,
 ) -> Config:
-    """TLS on TCP ``host:port`` (h2, http/1.1) and QUIC on UDP ``host:port`` (h3).
+    """TLS on TCP ``host:port`` (h2, http/1.1) and QUIC on UDP ``host:port`` (h3); with
+    ``plain_port``, also HTTP/1.1 and h2c without TLS on TCP ``host:plain_port``, for a proxy
+    in front that terminates TLS (an ingress, a load balancer): each connection then costs
+    no TLS state here.
 
     Hypercorn adds ``alt-svc: h3=":port"`` to every response by itself. Its access log is
     off: the app writes its own access lines.
     """
     config = Config()
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    address = _address(host, port)
     config.bind = [address]
     config.quic_bind = [address]
+    if plain_port is not None:
+        config.insecure_bind = [_address(host, plain_port)]
     config.certfile = str(certfile)
     config.keyfile = str(keyfile)
     config.alpn_protocols = ["h2", "http/1.1"]
@@ -48,6 +59,10 @@ def hypercorn_config(
     config.keep_alive_max_requests = 1_000_000
     survive_clients_misbehaving()  # Hypercorn itself, patched once for whoever serves this config
     return config
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def run_server(

@@ -37,6 +37,13 @@ class BreakerOpen(Exception):
         self.retry_in = retry_in
 
 
+class ProbeFailed(BreakerOpen):
+    """The call was the breaker's probe of a failing destination, and it failed too (its error
+    is the ``__cause__``): the circuit is open again. Its caller waits for the next probe like
+    every other, rather than paying for the outage alone (a failure counted against its own
+    attempts, and a backoff that leaves it behind once the destination is back)."""
+
+
 @dataclass(frozen=True)
 class BreakerReport:
     destination: str
@@ -58,12 +65,15 @@ class CircuitBreaker:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def call(self, action: Callable[[], T]) -> T:
-        """Makes the call if the breaker lets it through; raises ``BreakerOpen`` if not."""
-        self._admit()
+        """Makes the call if the breaker lets it through; raises ``BreakerOpen`` if not, and
+        ``ProbeFailed`` if it was let through as the probe and failed."""
+        probe = self._admit()
         try:
             result = action()
-        except self.counts_as_failure:
+        except self.counts_as_failure as error:
             self._failed()
+            if probe:
+                raise ProbeFailed(self.destination, self.reset_seconds) from error
             raise
         except BaseException:
             self._succeeded()  # it answered, if only to refuse: the destination is up
@@ -76,16 +86,18 @@ class CircuitBreaker:
             open_for = 0.0 if self.state is BreakerState.CLOSED else self.clock() - self.opened_at
             return BreakerReport(self.destination, self.state, self.failures, open_for)
 
-    def _admit(self) -> None:
+    def _admit(self) -> bool:
+        """Raises BreakerOpen unless the call may be made; whether it is the probe."""
         with self._lock:
             if self.state is BreakerState.CLOSED:
-                return
+                return False
             if self.state is BreakerState.HALF_OPEN:  # one probe at a time
                 raise BreakerOpen(self.destination, min(1.0, self.reset_seconds))
             waited = self.clock() - self.opened_at
             if waited < self.reset_seconds:
                 raise BreakerOpen(self.destination, self.reset_seconds - waited)
             self.state = BreakerState.HALF_OPEN
+            return True
 
     def _failed(self) -> None:
         with self._lock:

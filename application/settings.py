@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     payments_database_url: str | None = None
     deliveries_database_url: str | None = None
     views_database_url: str | None = None
+    views_replica_url: str | None = None  # the API's queries read a streaming replica of it
     create_tables: bool = True  # off: only `tiffin migrate` creates and upgrades tables
     redis_url: str | None = None
     kafka_bootstrap_servers: str | None = None
@@ -76,6 +77,7 @@ class Settings(BaseSettings):
     kafka_replication_factor: int | None = Field(default=None, ge=1, le=32)  # None: min(3, brokers)
     host: str = "127.0.0.1"
     port: int = Field(default=8443, ge=1, le=65535)
+    plain_port: int | None = Field(default=None, ge=1, le=65535)  # behind a TLS proxy only
     tls_cert: Path | None = None
     tls_key: Path | None = None
     firebase_project_id: str | None = None
@@ -133,6 +135,7 @@ class Settings(BaseSettings):
         "payments_database_url",
         "deliveries_database_url",
         "views_database_url",
+        "views_replica_url",
     )
     @classmethod
     def _postgres_url(cls, url: str | None) -> str | None:
@@ -177,10 +180,14 @@ class Settings(BaseSettings):
     def _paired_settings(self) -> Settings:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TIFFIN_TLS_CERT and TIFFIN_TLS_KEY must be set together")
+        if self.plain_port is not None and self.plain_port == self.port:
+            raise ValueError("TIFFIN_PLAIN_PORT must differ from TIFFIN_PORT")
         own = [name for name in SHARDED if getattr(self, f"{name}_database_url")]
         if own and self.database_url is None:
             named = ", ".join(f"TIFFIN_{name.upper()}_DATABASE_URL" for name in own)
             raise ValueError(f"{named}: only in server mode, with TIFFIN_DATABASE_URL set")
+        if self.views_replica_url and self.database_url is None:
+            raise ValueError("TIFFIN_VIEWS_REPLICA_URL: only in server mode, with a database")
         if self.payment_gateway == "http" and not self.payment_gateway_url:
             raise ValueError("TIFFIN_PAYMENT_GATEWAY=http needs TIFFIN_PAYMENT_GATEWAY_URL")
         return self

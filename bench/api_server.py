@@ -42,6 +42,7 @@ class ApiStack:
     redis_prefix: str | None  # server mode: every key under it is deleted afterwards
     database_url: str | None = None  # server mode's
     redis_url: str | None = None
+    plain_port: int | None = None  # TIFFIN_PLAIN_PORT's: HTTP without TLS
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by the server, the worker (if any), this process (the client)
@@ -108,6 +109,7 @@ def api_stack(
     database_url: str | None,
     redis_url: str | None,
     worker_only: Sequence[str] = (),
+    plain: bool = False,
 ) -> Iterator[ApiStack]:
     """``tiffin serve`` and (with a database) one ``tiffin worker`` (of ``worker_only``'s
     components, or all), stopped afterwards; with a database, the Redis keys under the run's
@@ -125,6 +127,9 @@ def api_stack(
             "TIFFIN_REDIS_URL": redis_url,
             "TIFFIN_REDIS_PREFIX": prefix,
         }
+    plain_port = free_port() if plain else None
+    if plain_port is not None:
+        more["TIFFIN_PLAIN_PORT"] = str(plain_port)
     environ = stack_environ(data_dir, port, secret, **more)
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -150,6 +155,7 @@ def api_stack(
             used,
             database_url,
             redis_url,
+            plain_port,
         )
     finally:
         for process in reversed(started):

@@ -8,7 +8,9 @@ each follow an order's topic; then it issues the orders' commands through the ap
 and notes when each command returned (its events committed) and when its update reached the
 follower's WebSocket: the fan-out latency, commit -> order tracking view -> Redis pub/sub -> API
 process -> WebSocket, p50/p99. The API process's memory is read before and after the idle
-connections open: memory per idle connection (its WebSocket, TLS and subscription).
+connections open: memory per idle connection (its WebSocket, TLS and subscription), over the
+TLS port and over ``TIFFIN_PLAIN_PORT`` (TLS ended by a proxy in front), after ``WARM_UP``
+connections opened and closed on each (what grows once, a thread pool, is not per connection).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ HOT_VIEWS = ("order_tracking", "restaurant_queue")  # the worker keeps the views
 # this process issues every command of the orders' lifecycles itself
 LATENCY_P99_TARGET_MS = 100.0
 MEMORY_TARGET_KIB = 50.0
+WARM_UP = 100  # connections opened and closed over each port before memory is measured
 STEPS = {  # the lifecycle command (bench.lag's step) and the order topic update it makes
     1: ("payment", "pending"),
     2: ("payment", "captured"),
@@ -89,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with (
         scratch_database(args.server_url) as database_url,
         tempfile.TemporaryDirectory(prefix="tiffin-bench-live-") as data_dir,
-        api_stack(Path(data_dir), database_url, args.redis_url, HOT_VIEWS) as stack,
+        api_stack(Path(data_dir), database_url, args.redis_url, HOT_VIEWS, plain=True) as stack,
     ):
         rows = asyncio.run(run(args, stack, database_url, Path(data_dir), say))
     print(table(rows))
@@ -109,19 +112,21 @@ def rss_kib(pid: int) -> int:
 class Follower:
     """One WebSocket connection following one topic; notes when each update arrived."""
 
-    def __init__(self, stack: ApiStack, token: str) -> None:
-        self.stack, self.token = stack, token
+    def __init__(self, stack: ApiStack, token: str, tls: bool = True) -> None:
+        self.stack, self.token, self.tls = stack, token, tls
         self.heard: dict[tuple[str, Any], float] = {}  # (type, status) -> time.time()
         self.connection: Any = None
         self._reading: asyncio.Task[None] | None = None
 
     async def follow(self, topic: str) -> None:
-        context = ssl.create_default_context(cafile=str(self.stack.cert))
-        self.connection = await websockets.connect(
-            f"wss://{self.stack.host}:{self.stack.port}/v1/live",
-            ssl=context,
-            additional_headers={"Authorization": f"Bearer {self.token}"},
-        )
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if self.tls:
+            context = ssl.create_default_context(cafile=str(self.stack.cert))
+            url = f"wss://{self.stack.host}:{self.stack.port}/v1/live"
+            self.connection = await websockets.connect(url, ssl=context, additional_headers=headers)
+        else:  # TIFFIN_PLAIN_PORT's, as from a proxy in front that terminates TLS
+            url = f"ws://{self.stack.host}:{self.stack.plain_port}/v1/live"
+            self.connection = await websockets.connect(url, additional_headers=headers)
         await self.connection.send(json.dumps({"type": "subscribe", "topic": topic}))
         while json.loads(await self.connection.recv())["type"] != "snapshot":
             pass
@@ -171,16 +176,24 @@ async def run(
             place()
             order.step = 1
         say(f"{args.active} orders placed; {args.idle} idle followers connecting ...")
-        before = rss_kib(stack.server.pid)
-        idle = [Follower(stack, admin) for _ in range(args.idle)]
-        for start in range(0, len(idle), 50):
-            await asyncio.gather(
-                *(
-                    f.follow(f"courier:idle-{start + n}")
-                    for n, f in enumerate(idle[start : start + 50])
-                )
+        cold = rss_kib(stack.server.pid)
+        warm = [
+            *await _idle_followers(stack, admin, WARM_UP, True, 10**6),
+            *await _idle_followers(stack, admin, WARM_UP, False, 10**6 + WARM_UP),
+        ]
+        warmed = rss_kib(stack.server.pid) - cold  # growth once: pools, caches, the first conns
+        for follower in warm:  # what grows once (thread pools, caches) is not per connection
+            await follower.close()
+        idle: list[Follower] = []
+        memory = {}
+        for tls in (True, False):
+            before = rss_kib(stack.server.pid)
+            idle += await _idle_followers(stack, admin, args.idle, tls, len(idle))
+            memory[tls] = (before, rss_kib(stack.server.pid))
+            say(
+                f"  {args.idle} idle followers {'over TLS' if tls else 'without TLS'}: "
+                f"{(memory[tls][1] - before) / max(1, args.idle):.1f} KiB each"
             )
-        after = rss_kib(stack.server.pid)
         say(f"{args.active} active followers connecting ...")
         active = [Follower(stack, admin) for _ in orders]
         await asyncio.gather(
@@ -202,11 +215,10 @@ async def run(
         expected = len(committed)
         for follower in [*idle, *active]:
             await follower.close()
-    per_connection = (after - before) / max(1, args.idle)
     return [
         Row(
             "f",
-            f"fan-out, {args.idle:,} idle + {args.active} active",
+            f"fan-out, {2 * args.idle:,} idle + {args.active} active",
             None,
             len(lags) / max(1e-9, _window(committed)),
             "updates/s",
@@ -219,19 +231,58 @@ async def run(
                 "target": f"p99<={LATENCY_P99_TARGET_MS:g}ms",
             },
         ),
-        Row(
+        _memory_row(
             "m",
-            "API memory per idle connection",
-            None,
-            per_connection,
-            "KiB",
-            extra={
-                "rss_before_kib": before,
-                "rss_after_kib": after,
-                "target": f"<={MEMORY_TARGET_KIB:g}KiB",
-            },
+            "API memory per idle connection, TLS here",
+            memory[True],
+            args.idle,
+            {"warm_up_connections": 2 * WARM_UP, "warm_up_growth_kib": warmed},
+        ),
+        _memory_row(
+            "m2",
+            "the same behind a TLS proxy (TIFFIN_PLAIN_PORT)",
+            memory[False],
+            args.idle,
         ),
     ]
+
+
+def _memory_row(
+    name: str,
+    path: str,
+    rss: tuple[int, int],
+    connections: int,
+    more: dict[str, Any] | None = None,
+) -> Row:
+    before, after = rss
+    return Row(
+        name,
+        path,
+        None,
+        (after - before) / max(1, connections),
+        "KiB",
+        extra={
+            "rss_before_kib": before,
+            "rss_after_kib": after,
+            "target": f"<={MEMORY_TARGET_KIB:g}KiB",
+            **(more or {}),
+        },
+    )
+
+
+async def _idle_followers(
+    stack: ApiStack, token: str, count: int, tls: bool, numbered_from: int
+) -> list[Follower]:
+    """``count`` followers of courier topics nothing happens on, 50 connecting at a time."""
+    idle = [Follower(stack, token, tls) for _ in range(count)]
+    for start in range(0, count, 50):
+        await asyncio.gather(
+            *(
+                follower.follow(f"courier:idle-{numbered_from + start + n}")
+                for n, follower in enumerate(idle[start : start + 50])
+            )
+        )
+    return idle
 
 
 def _issue(writer: Commands, orders: list[OrderInFlight], rate: float) -> dict[Any, float]:

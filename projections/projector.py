@@ -216,11 +216,20 @@ class Projector:
     def _write(
         self, leader: Application[Any], after: int, notifications: Sequence[Notification]
     ) -> None:
+        to_domain_event, appliers, observe = (
+            leader.mapper.to_domain_event,
+            self.projection.appliers,
+            self.observe,
+        )
+
         def changes(target: Any) -> None:
             for notification in notifications:
-                event = leader.mapper.to_domain_event(notification)
-                apply = self.projection.appliers[type(event).__qualname__]
-                with self.observe(self.name, event):
+                event = to_domain_event(notification)
+                apply = appliers[type(event).__qualname__]
+                if observe is unobserved:  # tracing off: no span to open per event
+                    apply(target, viewed(event, self.personal))
+                    continue
+                with observe(self.name, event):
                     apply(target, viewed(event, self.personal))
 
         self.writer.write(leader.name, after, notifications[-1].id, changes)

@@ -24,6 +24,7 @@ from tests.api_process import ApiServer
 
 WITHIN_SECONDS = 10.0
 LIVE_VERSIONS = ("HTTP/1.1", "HTTP/2", "HTTP/3")
+PLAIN = "HTTP/1.1 without TLS"  # TIFFIN_PLAIN_PORT's: behind a proxy that terminates TLS
 
 
 class Closed(Exception):
@@ -185,6 +186,15 @@ async def _h1(server: ApiServer, token: str | None, hold: bool = False) -> Async
 
 
 @asynccontextmanager
+async def _plain(server: ApiServer, token: str | None, hold: bool = False) -> AsyncIterator[Frames]:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else None
+    port = server.environ["TIFFIN_PLAIN_PORT"]
+    url = f"ws://127.0.0.1:{port}/v1/live"
+    async with websockets.connect(url, additional_headers=headers, max_size=2**24) as connection:
+        yield _H1Frames(connection)
+
+
+@asynccontextmanager
 async def _h2(server: ApiServer, token: str | None, hold: bool = False) -> AsyncIterator[Frames]:
     """``hold``: no flow-control window is given back until ``frames.release()``, so the
     server may send the stream no more than its first window (64 KiB): a slow follower."""
@@ -303,7 +313,7 @@ async def live_client(
     client authenticates by its first message, as a browser must). ``reading`` off: nothing
     is read until the test calls ``start()``, and over HTTP/2 the stream's flow-control window
     is held till then too (a follower too slow for its topics)."""
-    opener = {"HTTP/1.1": _h1, "HTTP/2": _h2, "HTTP/3": _h3}[version]
+    opener = {"HTTP/1.1": _h1, "HTTP/2": _h2, "HTTP/3": _h3, PLAIN: _plain}[version]
     async with opener(server, token, hold=not reading) as frames:
         client = LiveClient(frames, answering)
         if reading:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge
@@ -20,6 +21,7 @@ from adapters.memory_rate_limiter import InProcessRateLimiter
 from adapters.memory_views import MemoryViews
 from adapters.platform_tokens import PlatformTokens
 from adapters.redis_rate_limiter import RedisRateLimiter
+from adapters.sql import replica_report
 from adapters.work_store import WorkItemsCollector
 from adapters.worker_health import register_health
 from api.app import create_app as create_api
@@ -42,7 +44,7 @@ from wiring.bootstrap import UPI_GATEWAY, Tiffin, bootstrap, kafka_connection
 from wiring.migrate import schema_report
 from wiring.telemetry import active_tracing
 from wiring.tokens import platform_secret
-from wiring.workers import KAFKA_RELAY, WORK_QUEUES, projector, views_database
+from wiring.workers import KAFKA_RELAY, WORK_QUEUES, projector, views_database, views_replica
 
 Clock = Callable[[], float]
 
@@ -67,19 +69,24 @@ def create_app(
         if owned and settings.embedded:
             runtime = platform.runtime()
             runtime.start()
-        reads = views_database(settings)
+        primary = views_database(settings)
+        replica = views_replica(settings)
         source = _feed_source(settings, platform)
         live = LiveHub(source, settings.redis_prefix, registry)
         await live.start()
         try:
-            yield _parts(settings, platform, reads, live, registry, clock)
+            yield _parts(
+                settings, platform, Views(primary, replica or primary), live, registry, clock
+            )
         finally:
             await live.stop()
             if isinstance(source, RedisSource):
                 await source.close()
             if runtime is not None:
                 runtime.stop()
-            reads.close()
+            primary.close()
+            if replica is not None:
+                replica.close()
             if owned:
                 platform.close()
 
@@ -90,23 +97,38 @@ def create_app(
     return app
 
 
+@dataclass(frozen=True)
+class Views:
+    """The views database (its primary: stored answers are written there, and the lag of each
+    view is its own) and where the API's queries read them: a streaming replica of it with
+    TIFFIN_VIEWS_REPLICA_URL, else the same. A query's ``min_position`` waits on the
+    replica's positions, which arrive with the rows they cover: read-your-writes holds."""
+
+    primary: SqlDatabase
+    queries: SqlDatabase
+
+
 def _parts(
     settings: Settings,
     tiffin: Tiffin,
-    reads: SqlDatabase,
+    databases: Views,
     live: LiveHub,
     registry: CollectorRegistry,
     clock: Clock,
 ) -> ApiParts:
+    reads = databases.queries
     views = ViewReads(lambda name: projector(tiffin, reads, name), settings.read_wait_seconds)
+    written = ViewReads(
+        lambda name: projector(tiffin, databases.primary, name), settings.read_wait_seconds
+    )
     followers = [*EVERY_VIEW, *([KAFKA_RELAY] if settings.kafka_bootstrap_servers else [])]
-    register_lag(registry, lambda: [views.projector(name) for name in followers])
+    register_lag(registry, lambda: [written.projector(name) for name in followers])
     if settings.kafka_bootstrap_servers:
         registry.register(LocationsLag(kafka_connection(settings), settings.kafka_topic_prefix))
     register_health(registry, tiffin.health_board())
     registry.register(WorkItemsCollector(tiffin.work_store(), WORK_QUEUES))
     _register_stranded(registry, tiffin)
-    probes = _probes(settings, tiffin, reads)
+    probes = _probes(settings, tiffin, databases)
     registry.register(ReadinessCollector(probes))
     return ApiParts(
         settings=settings,
@@ -123,7 +145,7 @@ def _parts(
         catalogue=Catalogue(reads),
         views=views,
         idempotency=IdempotencyStore(
-            reads,
+            databases.primary,
             _sealer(tiffin.event_keys),
             tiffin.personal,
             settings.idempotency_claim_seconds,
@@ -174,7 +196,7 @@ def _feed_source(settings: Settings, tiffin: Tiffin) -> InProcessSource | RedisS
     return InProcessSource(tiffin.hot_views.follow)
 
 
-def _probes(settings: Settings, tiffin: Tiffin, reads: SqlDatabase) -> dict[str, Probe]:
+def _probes(settings: Settings, tiffin: Tiffin, databases: Views) -> dict[str, Probe]:
     """What /readyz checks: each probe raises when its dependency does not answer."""
 
     def event_store() -> None:
@@ -182,7 +204,7 @@ def _probes(settings: Settings, tiffin: Tiffin, reads: SqlDatabase) -> dict[str,
             app.recorder.max_notification_id()
 
     def views() -> None:
-        with reads.transaction() as run:
+        with databases.primary.transaction() as run:
             run("SELECT 1", ()).fetchone()
 
     probes: dict[str, Probe] = {
@@ -190,6 +212,9 @@ def _probes(settings: Settings, tiffin: Tiffin, reads: SqlDatabase) -> dict[str,
         "views": views,
         "schema": lambda: schema_report(tiffin),
     }
+    replica = databases.queries
+    if replica is not databases.primary:
+        probes["views_replica"] = lambda: replica_report(replica)
     redis = tiffin.redis
     if redis is not None:
         probes["redis"] = lambda: None if redis.ping() else "no PONG"

@@ -31,7 +31,12 @@ def serve(
     once it listens."""
     cert, key, generated = certificate_of(settings)
     config = hypercorn_config(
-        settings.host, settings.port, cert, key, graceful_seconds=graceful_seconds
+        settings.host,
+        settings.port,
+        cert,
+        key,
+        graceful_seconds=graceful_seconds,
+        plain_port=settings.plain_port,
     )
     start_tracing(settings, "tiffin-api")
     try:

@@ -64,6 +64,14 @@ def views_database(settings: Settings) -> SqliteDatabase | PostgresDatabase:
     return open_database(settings.views_url, path, create_tables=settings.create_tables)
 
 
+def views_replica(settings: Settings) -> PostgresDatabase | None:
+    """A connection to the views' streaming replica (TIFFIN_VIEWS_REPLICA_URL), for the API's
+    queries; None without one. Read only: it creates nothing, and a write there fails."""
+    if settings.views_replica_url is None:
+        return None
+    return PostgresDatabase(settings.views_replica_url, creates_tables=False)
+
+
 def open_work_store(settings: Settings) -> ClosableWorkStore:
     return SqlWorkStore(work_database(settings), more_tables=TRACKING_TABLES)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -14,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import allow
 from api.dependencies import OrderingApp, Parts, Tracking, Views
-from api.live_hub import Outgoing
 from api.live_session import FINAL, LiveSession
 from api.routes.live import live_topics
 from api.schemas.common import OrderingPosition
@@ -88,7 +86,7 @@ async def _updates(session: LiveSession, request: Request, topic: str) -> AsyncI
         while status not in FINAL and not outbox.going_away:
             if await request.is_disconnected():
                 return
-            item = await _next_or_none(session, KEEP_ALIVE_SECONDS)
+            item = await outbox.next(KEEP_ALIVE_SECONDS)
             if item is None:
                 if not outbox.going_away:
                     yield b": keep-alive\n\n"
@@ -110,20 +108,3 @@ async def _updates(session: LiveSession, request: Request, topic: str) -> AsyncI
                 return  # a follower this slow reconnects and starts from the current status
     finally:
         session.close()
-
-
-async def _next_or_none(session: LiveSession, within: float) -> Outgoing | None:
-    """The next message for the stream; None after ``within`` seconds of quiet, or as soon as
-    the stream must end (the server shuts down: the stream must not hold up the drain)."""
-    outbox = session.outbox
-    if not outbox.queue.empty():
-        return outbox.queue.get_nowait()
-    getting = asyncio.ensure_future(outbox.get())
-    ending = asyncio.ensure_future(outbox.attention.wait())
-    try:
-        await asyncio.wait({getting, ending}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        ending.cancel()
-        if not getting.done():
-            getting.cancel()
-    return getting.result() if getting.done() and not getting.cancelled() else None

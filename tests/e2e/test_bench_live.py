@@ -33,9 +33,10 @@ def test_a_quick_run_measures_fan_out_latency_and_memory_per_connection(
 
     assert code == 0
     rows = {row["key"]: row for row in json.loads(out.read_text())["rows"]}
-    assert sorted(rows) == ["f", "m"]
+    assert sorted(rows) == ["f", "m", "m2"]
     fan_out = rows["f"]["extra"]
     assert fan_out["heard"] == fan_out["expected"] == 120, "every command's update arrived"
     assert rows["f"]["p99_ms"] is not None
     assert rows["m"]["per_second"] > 0
+    assert rows["m2"]["per_second"] > 0  # the same, over the plain port
     assert "fan-out" in capsys.readouterr().out

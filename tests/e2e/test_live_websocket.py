@@ -16,12 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.api_server import free_port
 from domain.values import Role
 from projections.live_feed import position_key
 from tests.api_flows import Lifecycle
 from tests.api_process import ApiServer, api_server, server_environ
 from tests.api_transports import Transport
-from tests.live_clients import LIVE_VERSIONS, Closed, LiveClient, live_client
+from tests.live_clients import LIVE_VERSIONS, PLAIN, Closed, LiveClient, live_client
 
 Messages = list[dict[str, Any]]
 END = ["delivered"]
@@ -34,6 +35,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         TIFFIN_RATE_LIMIT_LOCATION_PINGS_PER_SECOND="50",
         TIFFIN_LIVE_BUFFER_MESSAGES="16",  # a slow follower overflows soon
         TIFFIN_LIVE_PING_SECONDS="0.5",  # and a silent one is found out soon
+        TIFFIN_PLAIN_PORT=str(free_port()),
     )
     with api_server(environ) as server:
         yield server
@@ -60,7 +62,7 @@ def positions(messages: Messages) -> list[str]:
     return [m["position"] for m in messages if m["type"] in ("snapshot", "update")]
 
 
-@pytest.mark.parametrize("version", LIVE_VERSIONS)
+@pytest.mark.parametrize("version", [*LIVE_VERSIONS, PLAIN])
 def test_each_party_follows_its_topic_through_an_order(api: ApiServer, version: str) -> None:
     async def scenario() -> tuple[Lifecycle, Messages, Messages, Messages]:
         async with Transport("HTTP/1.1", api) as transport:
@@ -307,6 +309,25 @@ def test_a_follower_that_answers_no_ping_is_closed(api: ApiServer) -> None:
     # at least this one: a connection an earlier test of this server left behind may time out
     # meanwhile too (seen once in CI, under load)
     assert closed_for(api, "no_pong") >= before + 1
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["HTTP/1.1", "h2c"])
+def test_the_plain_port_serves_the_api_without_tls_for_a_proxy_in_front(
+    api: ApiServer, http2: bool
+) -> None:
+    """TIFFIN_PLAIN_PORT: what a TLS-terminating proxy forwards (HTTP/1.1, or HTTP/2 with prior
+    knowledge), with the same authentication as the TLS port."""
+    base = f"http://127.0.0.1:{api.environ['TIFFIN_PLAIN_PORT']}"
+    customer = {"Authorization": f"Bearer {api.token('plain-customer', Role.CUSTOMER)}"}
+    with httpx.Client(base_url=base, http1=not http2, http2=http2) as client:
+        health = client.get("/healthz")
+        listed = client.get("/v1/restaurants", headers=customer)
+        refused = client.get("/v1/restaurants", headers={"Authorization": "Bearer forged"})
+
+    assert (health.status_code, health.http_version) == (200, "HTTP/2" if http2 else "HTTP/1.1")
+    assert listed.status_code == 200
+    assert "items" in listed.json()
+    assert refused.status_code == 401
 
 
 def test_sigterm_lets_live_followers_go_with_1001_without_holding_the_drain(

@@ -138,6 +138,9 @@ def test_orders_reach_their_right_end_while_workers_are_killed_again_and_again(
     def killer() -> None:
         while not done.wait(rng.uniform(0.3, 1.5)):
             workers.kill_one(rng)
+            # the next kill counts from when its replacement runs: a worker takes seconds to
+            # start on a busy machine, and kills faster than that would leave nobody working
+            workers.wait_running(workers.newest, timeout=120)
 
     try:
         kitchen = open_kitchen(tiffin)
@@ -150,6 +153,7 @@ def test_orders_reach_their_right_end_while_workers_are_killed_again_and_again(
         finished: set[str] = set()
         give_up = time.monotonic() + GIVE_UP_SECONDS
         while len(finished) < ORDERS or workers.kills < KILLS:
+            assert killing.is_alive(), "the killer failed (see the thread's exception above)"
             assert time.monotonic() < give_up, (
                 f"{len(finished)}/{ORDERS} orders finished, {workers.kills} kills; "
                 f"see {workers.logs}"

@@ -25,6 +25,7 @@ from wiring.bootstrap import Tiffin
 
 FAILURES, RESET = 3, 5.0
 OUTAGE_SECONDS, STEP = 60.0, 0.5
+LONG_OUTAGE_SECONDS = 12 * RESET  # a probe every reset time
 PAYMENTS = 20
 
 
@@ -111,3 +112,28 @@ def test_readyz_and_metrics_show_the_gateway_breaker_open_then_closed(
     assert len(shown) == 1, metrics
     assert shown[0].endswith(" 1.0"), shown
     assert 'tiffin_circuit_breaker_failures{destination="upi_gateway"' in metrics
+
+
+def test_a_payment_that_probes_a_long_outage_again_and_again_is_not_left_behind(
+    tiffin: Tiffin, saga: Runtime, clock: ManualClock, gateway: FakeGateway
+) -> None:
+    """The only queued call is the breaker's probe every time: its failures are the outage's,
+    not its own, so it neither backs off past the recovery nor is parked (more probes than
+    the queue's attempts, before)."""
+    gateway.down = True
+    order = place(tiffin, open_kitchen(tiffin), cause(Role.CUSTOMER))
+    began = clock()
+    while clock() - began < LONG_OUTAGE_SECONDS:
+        clock.advance(STEP)
+        saga.run_until_idle()
+    probes = len(gateway.requests)
+
+    gateway.down = False
+    recovered = clock()
+    while str(payment_id_for(order.id)) not in gateway.references:
+        assert clock() - recovered <= RESET + STEP, "the collect waited past the next probe"
+        clock.advance(STEP)
+        saga.run_until_idle()
+
+    assert probes > 8  # more than the outbox's attempts before an item is parked
+    assert tiffin.work_store().items("outbox", PARKED) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from application.circuit_breaker import BreakerOpen, BreakerState, CircuitBreaker
+from application.circuit_breaker import BreakerOpen, BreakerState, CircuitBreaker, ProbeFailed
 
 
 class Down(Exception):
@@ -70,8 +70,9 @@ def test_after_the_reset_time_one_probe_goes_through_and_its_outcome_decides() -
             guard.call(fail)
 
     clock.now += 10
-    with pytest.raises(Down):
+    with pytest.raises(ProbeFailed) as probe:
         guard.call(fail)  # the probe fails: open again, for another reset time
+    assert isinstance(probe.value.__cause__, Down)  # its caller waits for the next probe
     with pytest.raises(BreakerOpen):
         guard.call(lambda: None)
     clock.now += 10
