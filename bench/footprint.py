@@ -34,7 +34,7 @@ class Snapshot:
 class Footprint:
     orders: int
     events: Counter[str]  # by type, e.g. "Order.Placed"
-    event_bytes: int  # topic + state as stored (compressed, encrypted if configured)
+    event_bytes: int  # topic + state as stored (zlib from 1 KiB, encrypted if configured)
     wal_bytes: int
     commits: int
     redis_bytes: int
