@@ -70,11 +70,8 @@ def relay_projection(contracts: Sequence[Contract] = CONTRACTS) -> Projection:
 
     def appender(domain_event: str, versions: Sequence[Contract]) -> Apply:
         log = LOG_OF_AGGREGATE[domain_event.split(".")[0]]
-        if len(versions) == 1:  # nearly always: one version published
-            [contract] = versions
-            return lambda batch, event: batch.append(integration_event(log, contract, event))
         return lambda batch, event: batch.extend(
-            integration_event(log, contract, event) for contract in versions
+            [integration_event(log, contract, event) for contract in versions]
         )
 
     published = contracts_by_event(contracts)
@@ -100,8 +97,8 @@ class RelayWriter:
         self._one_at_a_time = False  # after a refusal, until the end of the pass
 
     def position(self, leader: str) -> int:
-        if self._in_flight is not None and self._in_flight.leader == leader:
-            return self._in_flight.up_to  # the next batch follows the one on its way
+        """The stored position: what the cluster has acknowledged (within a pass the
+        projector follows the batch on its way from the ``up_to`` it wrote)."""
         return self.positions.position(leader)
 
     def write(self, leader: str, after: int, up_to: int, changes: Changes) -> None:

@@ -128,7 +128,7 @@ class PostgresDatabase:
         self._connection.close()
 
 
-def replica_report(database: Any) -> str:
+def replica_report(database: PostgresDatabase) -> str:
     """How far a streaming replica's replay is behind (what /readyz shows of it); a database
     that is not in recovery is reported as such (reads from it are still right)."""
     with database.transaction() as run:

@@ -12,6 +12,7 @@ in the worker holding their lock); what it is doing is reported with the compone
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -73,6 +75,7 @@ class CircuitBreaker:
         except self.counts_as_failure as error:
             self._failed()
             if probe:
+                log.warning("%s: the probe failed, open again: %r", self.destination, error)
                 raise ProbeFailed(self.destination, self.reset_seconds) from error
             raise
         except BaseException:

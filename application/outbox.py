@@ -9,20 +9,17 @@ is open, calls wait for it (``Later``, no attempt counted) instead of each faili
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from application.circuit_breaker import BreakerOpen, ProbeFailed
+from application.circuit_breaker import BreakerOpen
 from application.gateway import CollectRequest, GatewayRejected, RefundRequest, UpiGateway
 from application.payments import Payments
 from application.work import Done, EventChanges, Later, Outcome, Park, Schedule, WorkItem
 from domain.payment import PaymentStatus
 from domain.values import Cause, Role
-
-log = logging.getLogger(__name__)
 
 QUEUE = "outbox"
 COLLECT, REFUND = "collect", "refund"
@@ -53,8 +50,6 @@ class GatewayCalls:
         try:
             return self._call(item)
         except BreakerOpen as open_circuit:
-            if isinstance(open_circuit, ProbeFailed):
-                log.warning("outbox %s: the probe failed: %r", item.key, open_circuit.__cause__)
             return Later(open_circuit.retry_in)
 
     def _call(self, item: WorkItem) -> Outcome:

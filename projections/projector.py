@@ -104,8 +104,11 @@ Progress = Callable[[str, int], None]  # (leader, position reached), after each 
 Observe = Callable[[str, Any], AbstractContextManager[None]]  # (view, event) -> a span
 
 
+NO_SPAN: AbstractContextManager[None] = nullcontext()  # reusable: it holds no state
+
+
 def unobserved(view: str, event: Any) -> AbstractContextManager[None]:
-    return nullcontext()
+    return NO_SPAN
 
 
 class Projector:
@@ -216,20 +219,11 @@ class Projector:
     def _write(
         self, leader: Application[Any], after: int, notifications: Sequence[Notification]
     ) -> None:
-        to_domain_event, appliers, observe = (
-            leader.mapper.to_domain_event,
-            self.projection.appliers,
-            self.observe,
-        )
-
         def changes(target: Any) -> None:
             for notification in notifications:
-                event = to_domain_event(notification)
-                apply = appliers[type(event).__qualname__]
-                if observe is unobserved:  # tracing off: no span to open per event
-                    apply(target, viewed(event, self.personal))
-                    continue
-                with observe(self.name, event):
+                event = leader.mapper.to_domain_event(notification)
+                apply = self.projection.appliers[type(event).__qualname__]
+                with self.observe(self.name, event):
                     apply(target, viewed(event, self.personal))
 
         self.writer.write(leader.name, after, notifications[-1].id, changes)

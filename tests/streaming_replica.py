@@ -54,11 +54,11 @@ def _as_postgres() -> list[str]:
     return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
 
-def _run(*command: str | Path | int) -> None:
+def _run(*command: str | Path | int, check: bool = True) -> None:
     done = subprocess.run(
         [*_as_postgres(), *map(str, command)], capture_output=True, text=True, check=False
     )
-    if done.returncode != 0:
+    if check and done.returncode != 0:
         raise RuntimeError(f"{command[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
 
 
@@ -70,59 +70,26 @@ def streaming_pair() -> Iterator[StreamingPair]:
         user = pwd.getpwnam("postgres")
         os.chown(root, user.pw_uid, user.pw_gid)
     primary, replica = root / "primary", root / "replica"
-    ports = free_port(), free_port()
+    ports = {primary: free_port(), replica: free_port()}
     started: list[Path] = []
+
+    def start(cluster: Path) -> None:
+        options = f"-p {ports[cluster]} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = root / f"{cluster.name}.log"
+        _run(bindir / "pg_ctl", "-D", cluster, "-o", options, "-l", log, "-t", START_SECONDS,
+             "-w", "start")  # fmt: skip
+        started.append(cluster)
+
     try:
         _run(bindir / "initdb", "-D", primary, "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        for cluster, port in ((primary, ports[0]), (replica, ports[1])):
-            if cluster is replica:  # a copy of the running primary, streaming from it
-                _run(
-                    bindir / "pg_basebackup",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    ports[0],
-                    "-U",
-                    "postgres",
-                    "-D",
-                    replica,
-                    "-R",
-                    "-X",
-                    "stream",
-                )
-            options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-            _run(
-                bindir / "pg_ctl",
-                "-D",
-                cluster,
-                "-o",
-                options,
-                "-l",
-                root / f"{cluster.name}.log",
-                "-t",
-                str(START_SECONDS),
-                "-w",
-                "start",
-            )
-            started.append(cluster)
+        start(primary)
+        _run(bindir / "pg_basebackup", "-h", "127.0.0.1", "-p", ports[primary], "-U", "postgres",
+             "-D", replica, "-R", "-X", "stream")  # fmt: skip
+        start(replica)  # a copy of the running primary, streaming from it
         yield StreamingPair(
-            f"postgresql://postgres@127.0.0.1:{ports[0]}/postgres",
-            f"postgresql://postgres@127.0.0.1:{ports[1]}/postgres",
+            *(f"postgresql://postgres@127.0.0.1:{ports[c]}/postgres" for c in ports)
         )
     finally:
         for cluster in reversed(started):
-            subprocess.run(
-                [
-                    *_as_postgres(),
-                    str(bindir / "pg_ctl"),
-                    "-D",
-                    str(cluster),
-                    "-m",
-                    "immediate",
-                    "-w",
-                    "stop",
-                ],
-                capture_output=True,
-                check=False,
-            )
+            _run(bindir / "pg_ctl", "-D", cluster, "-m", "immediate", "-w", "stop", check=False)
         shutil.rmtree(root, ignore_errors=True)

@@ -21,7 +21,7 @@ from adapters.memory_rate_limiter import InProcessRateLimiter
 from adapters.memory_views import MemoryViews
 from adapters.platform_tokens import PlatformTokens
 from adapters.redis_rate_limiter import RedisRateLimiter
-from adapters.sql import replica_report
+from adapters.sql import PostgresDatabase, replica_report
 from adapters.work_store import WorkItemsCollector
 from adapters.worker_health import register_health
 from api.app import create_app as create_api
@@ -75,9 +75,7 @@ def create_app(
         live = LiveHub(source, settings.redis_prefix, registry)
         await live.start()
         try:
-            yield _parts(
-                settings, platform, Views(primary, replica or primary), live, registry, clock
-            )
+            yield _parts(settings, platform, Views(primary, replica), live, registry, clock)
         finally:
             await live.stop()
             if isinstance(source, RedisSource):
@@ -100,12 +98,16 @@ def create_app(
 @dataclass(frozen=True)
 class Views:
     """The views database (its primary: stored answers are written there, and the lag of each
-    view is its own) and where the API's queries read them: a streaming replica of it with
-    TIFFIN_VIEWS_REPLICA_URL, else the same. A query's ``min_position`` waits on the
-    replica's positions, which arrive with the rows they cover: read-your-writes holds."""
+    view is its own) and its streaming replica (TIFFIN_VIEWS_REPLICA_URL), where the API's
+    queries then read. A query's ``min_position`` waits on the replica's positions, which
+    arrive with the rows they cover: read-your-writes holds."""
 
     primary: SqlDatabase
-    queries: SqlDatabase
+    replica: PostgresDatabase | None
+
+    @property
+    def queries(self) -> SqlDatabase:
+        return self.primary if self.replica is None else self.replica
 
 
 def _parts(
@@ -118,11 +120,11 @@ def _parts(
 ) -> ApiParts:
     reads = databases.queries
     views = ViewReads(lambda name: projector(tiffin, reads, name), settings.read_wait_seconds)
-    written = ViewReads(
+    on_primary = ViewReads(  # the lag a view has, whatever the replica's replay
         lambda name: projector(tiffin, databases.primary, name), settings.read_wait_seconds
     )
     followers = [*EVERY_VIEW, *([KAFKA_RELAY] if settings.kafka_bootstrap_servers else [])]
-    register_lag(registry, lambda: [written.projector(name) for name in followers])
+    register_lag(registry, lambda: [on_primary.projector(name) for name in followers])
     if settings.kafka_bootstrap_servers:
         registry.register(LocationsLag(kafka_connection(settings), settings.kafka_topic_prefix))
     register_health(registry, tiffin.health_board())
@@ -212,8 +214,8 @@ def _probes(settings: Settings, tiffin: Tiffin, databases: Views) -> dict[str, P
         "views": views,
         "schema": lambda: schema_report(tiffin),
     }
-    replica = databases.queries
-    if replica is not databases.primary:
+    replica = databases.replica
+    if replica is not None:
         probes["views_replica"] = lambda: replica_report(replica)
     redis = tiffin.redis
     if redis is not None:

@@ -176,7 +176,9 @@ class _Connection:
         self.heard = time.monotonic()
         self.ended: BaseException | None = None
         self._loop = asyncio.get_running_loop()
-        self._reader = asyncio.current_task()
+        reader = asyncio.current_task()
+        assert reader is not None  # made by the connection's own task, which it reads in
+        self._reader = reader
         self._sender: asyncio.Task[None] | None = None
         self._timer = self._loop.call_later(ping_seconds, self._tick)
 
@@ -189,7 +191,7 @@ class _Connection:
                 raise self.ended
             await self._listen()
         except asyncio.CancelledError:
-            if self.ended is None or self._reader is None:
+            if self.ended is None:
                 raise  # cancelled from outside
             self._reader.uncancel()
             raise self.ended from None
@@ -202,7 +204,7 @@ class _Connection:
                 await asyncio.gather(sender, return_exceptions=True)
 
     def _end(self, reason: BaseException) -> None:
-        if self.ended is not None or self._reader is None:
+        if self.ended is not None:
             return
         self.ended = reason
         if asyncio.current_task() is not self._reader:  # else it raises after this message
