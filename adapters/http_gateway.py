@@ -32,7 +32,7 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 
 
 def _money(amount: Money) -> dict[str, str]:
-    return {"amount": str(amount.amount), "currency": amount.currency}
+    return {"amount": amount.amount_text, "currency": amount.currency}
 
 
 def _parse_money(value: Any) -> Money | None:

@@ -43,7 +43,7 @@ class TupleNotificationReads:
             self.datastore.get_connection() as connection,
             connection.cursor(row_factory=tuple_row) as cursor,
         ):
-            cursor.execute(statement, params, prepare=True)
+            cursor.execute(statement, params, prepare=True, binary=True)
             return [_notification(*row) for row in cursor.fetchall()]
 
     def _notifications_query(

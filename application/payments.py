@@ -30,7 +30,7 @@ def upi_intent_uri(merchant: Merchant, payment_id: UUID, amount: Money, note: st
             "pa": merchant.vpa,
             "pn": merchant.name,
             "tr": str(payment_id),
-            "am": str(amount.amount),
+            "am": amount.amount_text,
             "cu": amount.currency,
             "tn": note,
         },

@@ -85,8 +85,15 @@ class Money:
             Decimal("0.01"), rounding=ROUND_HALF_UP
         )
 
+    @property
+    def amount_text(self) -> str:
+        """``str(self.amount)`` (``"450.00"``, ``"-1.50"``) without the Decimal arithmetic:
+        every response, view and integration event writes amounts this way."""
+        whole, cents = divmod(abs(self.minor), MINOR_UNITS_PER_MAJOR)
+        return f"{'-' if self.minor < 0 else ''}{whole}.{cents:02d}"
+
     def __str__(self) -> str:
-        return f"{self.amount} {self.currency}"
+        return f"{self.amount_text} {self.currency}"
 
     def __add__(self, other: Money) -> Money:
         self._require_same_currency(other)

@@ -222,7 +222,7 @@ def _text(value: Any) -> str:
     if isinstance(value, str) and value.startswith(SPREADSHEET_FORMULA):
         return "'" + value  # free text (a closing reason) must not run as a formula
     if isinstance(value, Money):
-        return str(value.amount)
+        return value.amount_text
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return str(value)

@@ -220,11 +220,12 @@ class Projector:
         self, leader: Application[Any], after: int, notifications: Sequence[Notification]
     ) -> None:
         def changes(target: Any) -> None:
+            to_domain_event, appliers = leader.mapper.to_domain_event, self.projection.appliers
+            observe, name, personal = self.observe, self.name, self.personal
             for notification in notifications:
-                event = leader.mapper.to_domain_event(notification)
-                apply = self.projection.appliers[type(event).__qualname__]
-                with self.observe(self.name, event):
-                    apply(target, viewed(event, self.personal))
+                event = to_domain_event(notification)
+                with observe(name, event):
+                    appliers[type(event).__qualname__](target, viewed(event, personal))
 
         self.writer.write(leader.name, after, notifications[-1].id, changes)
 

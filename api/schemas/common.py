@@ -126,7 +126,7 @@ class Page(BaseModel, Generic[T]):
 
 
 def money_out(money: Money) -> dict[str, str]:
-    return {"amount": str(money.amount), "currency": money.currency}
+    return {"amount": money.amount_text, "currency": money.currency}
 
 
 def location_out(location: Location) -> dict[str, float]:

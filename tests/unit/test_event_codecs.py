@@ -4,6 +4,7 @@ compressed or not, whatever earlier versions wrote."""
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -117,3 +118,75 @@ def test_states_every_earlier_version_compressed_stay_readable(size: int) -> Non
         zlib.compress(state, 9),
     ):
         assert LargeStatesCompressed().decompress(written) == state
+
+
+def _constructed_and_revived(value: Any) -> tuple[Any, Any]:
+    """The value as its constructor makes it from its stored fields, and as reading revives it."""
+    stored = OURS.decode(OURS.encode({"v": value}))["v"]
+    fields = {name: getattr(stored, name) for name in vars(stored)}
+    return type(value)(**fields), stored
+
+
+@given(
+    st.one_of(
+        money,
+        st.builds(Location, st.integers(-90, 90), st.integers(-180, 180)),
+        st.builds(Location, st.floats(-90, 90), st.floats(-180, 180)),
+        st.builds(Cause, st.text(min_size=1, max_size=10), st.sampled_from(list(Role)), st.text()),
+        st.builds(
+            OrderLine, st.uuids(), st.text(min_size=1, max_size=10), money, st.integers(1, 9)
+        ),
+    )
+)
+def test_a_value_revived_without_its_constructor_is_the_constructed_value(value: Any) -> None:
+    constructed, revived = _constructed_and_revived(value)
+
+    assert type(revived) is type(value)
+    assert revived == constructed == value
+    assert {k: type(v) for k, v in vars(revived).items()} == {
+        k: type(v) for k, v in vars(constructed).items()
+    }  # the role a Role, the coordinates floats, as __post_init__ makes them
+
+
+def test_a_stored_role_and_whole_coordinates_revive_as_the_constructor_makes_them() -> None:
+    stored = (
+        b'{"c":{"_type_":"Cause","_data_":{"actor_id":"a","role":"courier","correlation_id":"x"}},'
+        b'"at":{"_type_":"Location","_data_":{"lat":12,"lng":77}}}'
+    )
+
+    read = OURS.decode(stored)
+
+    assert read["c"].role is Role.COURIER
+    assert type(read["at"].lat) is float
+    assert read["at"] == Location(12.0, 77.0)
+
+
+def test_a_value_stored_without_a_defaulted_field_gets_its_default() -> None:
+    stored = b'{"m":{"_type_":"Money","_data_":{"minor":250}}}'
+
+    assert OURS.decode(stored)["m"] == Money(250)
+
+
+@given(st.uuids())
+def test_uuids_read_back_as_uuid_reads_them(uuid: UUID) -> None:
+    stored = LIBRARY.encode({"id": uuid})
+
+    read = OURS.decode(stored)["id"]
+
+    assert (read, read.int, read.is_safe) == (uuid, uuid.int, uuid.is_safe)
+    assert (hash(read), str(read)) == (hash(uuid), str(uuid))
+
+
+@pytest.mark.parametrize("text", ["0x" + "a" * 30, "g" * 32, "1234", str(UUID(int=5))])
+def test_text_that_is_not_32_hex_digits_reads_as_uuid_reads_it(text: str) -> None:
+    stored = b'{"id":{"_type_":"uuid_hex","_data_":"%s"}}' % text.encode()
+    try:
+        expected: Any = UUID(text)
+    except ValueError as error:
+        expected = error
+
+    if isinstance(expected, UUID):
+        assert OURS.decode(stored)["id"] == expected
+    else:
+        with pytest.raises(ValueError, match=re.escape(str(expected))):
+            OURS.decode(stored)
