@@ -29,9 +29,10 @@ from pathlib import Path
 import uvloop
 
 from bench.api_drive import Load
-from bench.api_load import Plan, Step
+from bench.api_load import CRUD, Plan, Step
 from bench.api_report import rows_of, table
-from bench.api_server import ApiStack, api_stack
+from bench.api_server import ApiStack, api_stack, crud_stack
+from bench.crud_server import add_menu
 from bench.database import add_server_url, scratch_database
 from bench.footprint import Weighing
 from bench.report import write_json
@@ -70,11 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def steps(compare: bool) -> list[Step]:
-    """What is measured, in order: each protocol's trivial endpoint before its orders."""
+def steps(compare: bool, crud: bool) -> list[Step]:
+    """What is measured, in order: each protocol's trivial endpoint before its orders (and,
+    in server mode, the CRUD baseline's orders right after Tiffin's)."""
     chosen = [
         Step("HTTP/1.1", "raw", "GET /healthz"),
         Step("HTTP/1.1", "raw", "POST /v1/orders"),
+        *([Step("HTTP/1.1", "raw", "POST /v1/orders", target=CRUD)] if crud else []),
         Step("HTTP/3", "h3", "GET /healthz"),
         Step("HTTP/3", "h3", "POST /v1/orders"),
         Step("HTTP/1.1", "raw", "GET /v1/orders/{id}/status"),
@@ -91,16 +94,20 @@ def steps(compare: bool) -> list[Step]:
     return chosen
 
 
-async def measure(stack: ApiStack, args: argparse.Namespace, say: Say) -> tuple[list[Row], float]:
+async def measure(
+    stack: ApiStack, crud: ApiStack | None, args: argparse.Namespace, say: Say
+) -> tuple[list[Row], float]:
     """The rows, and the machine's load (cores) from others just before the run."""
-    plan = Plan(stack, args.clients, args.seconds)
+    plan = Plan(stack, args.clients, args.seconds, crud)
     say(f"seeding a restaurant with a menu, online, through the API ({stack.mode}) ...")
     await plan.seed()
+    if crud is not None and stack.database_url is not None:
+        add_menu(stack.database_url, plan.restaurant_id, plan.menu)
     await plan.settle()
     others = await plan.busy_cores()
     say(f"the machine's other load before the run: {others:.2f} cores")
     loads: list[tuple[Step, Load]] = []
-    chosen = steps(args.compare)
+    chosen = steps(args.compare, crud is not None)
     for number, step in enumerate(chosen, 1):
         clients = step.clients or plan.clients
         say(f"[{number}/{len(chosen)}] {step.describe()}, {clients} clients ...")
@@ -121,17 +128,19 @@ async def measure(stack: ApiStack, args: argparse.Namespace, say: Say) -> tuple[
 
 
 @contextlib.contextmanager
-def served(args: argparse.Namespace) -> Iterator[ApiStack]:
+def served(args: argparse.Namespace) -> Iterator[tuple[ApiStack, ApiStack | None]]:
+    """Tiffin's stack, and in server mode the CRUD baseline beside it."""
     with tempfile.TemporaryDirectory(prefix="tiffin-bench-api-") as data_dir:
         if args.embedded:
             with api_stack(Path(data_dir), None, None) as stack:
-                yield stack
+                yield stack, None
             return
         with (
             scratch_database(args.server_url) as database_url,
             api_stack(Path(data_dir), database_url, args.redis_url) as stack,
+            crud_stack(Path(data_dir), stack) as crud,
         ):
-            yield stack
+            yield stack, crud
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,8 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--seconds must be more than 0 and at most 120")
     if not 1 <= args.clients <= 1000:
         parser.error("--clients must be between 1 and 1000")
-    with served(args) as stack:
-        rows, others = uvloop.run(measure(stack, args, progress))
+    with served(args) as (stack, crud):
+        rows, others = uvloop.run(measure(stack, crud, args, progress))
         mode, prefix = stack.mode, stack.redis_prefix
     print(
         f"tiffin bench api: {mode}, {args.seconds:g} s per row; the client shares the "

@@ -29,6 +29,7 @@ CLIENT_NAMES = {
     "h3": "aioquic, 1 QUIC conn/client",
     "h3-shared": "aioquic, 1 QUIC conn shared",
 }
+TIFFIN, CRUD = "tiffin", "CRUD"
 IDLE_CORES = 0.1  # below this much CPU the server and worker have caught up
 SETTLE_WITHIN_SECONDS = 300.0
 NO_HEADERS: Headers = {}
@@ -56,16 +57,24 @@ class Step:
     client: str
     endpoint: str
     clients: int | None = None  # None: as many as the run's --clients
+    target: str = TIFFIN  # or CRUD: the baseline without event sourcing (bench.crud_server)
+
+    @property
+    def label(self) -> str:
+        return self.endpoint if self.target == TIFFIN else f"{self.endpoint} [{self.target}]"
 
     def describe(self) -> str:
-        return f"{self.protocol} {self.endpoint} ({CLIENT_NAMES[self.client]})"
+        return f"{self.protocol} {self.label} ({CLIENT_NAMES[self.client]})"
 
 
 class Plan:
     """The seeded restaurant and each client's customer token, and the steps measured on them."""
 
-    def __init__(self, stack: ApiStack, clients: int, seconds: float) -> None:
+    def __init__(
+        self, stack: ApiStack, clients: int, seconds: float, crud: ApiStack | None = None
+    ) -> None:
         self.stack, self.clients, self.seconds = stack, clients, seconds
+        self.stacks = {TIFFIN: stack, **({CRUD: crud} if crud is not None else {})}
         tokens = platform_tokens(load_settings({"TIFFIN_JWT_SECRET": stack.jwt_secret.decode()}))
         self.owner = _auth(tokens.issue("bench-owner", Role.RESTAURANT, TOKEN_TTL))
         self.customers = [
@@ -73,6 +82,8 @@ class Plan:
             for n in range(clients)
         ]
         self.order_body = b""
+        self.menu: list[tuple[str, str, str]] = []  # (id, name, price) as seeded
+        self.restaurant_id = ""
         self.tracked: list[str] = []  # per client: one order of its customer's
 
     async def seed(self) -> None:
@@ -86,6 +97,8 @@ class Plan:
                 for item in ({"name": n, "price": p, "category": c} for n, p, c in MENU)
             ]
             await _call(client, "PUT", f"{base}/status", self.owner, 200, {"online": True})
+        self.restaurant_id = restaurant["id"]
+        self.menu = [(item["id"], item["name"], item["price"]["amount"]) for item in menu]
         lines = [
             {"menu_item_id": menu[0]["id"], "quantity": 2},
             {"menu_item_id": menu[-1]["id"], "quantity": 1, "notes": "less sugar"},
@@ -108,13 +121,14 @@ class Plan:
         return order
 
     async def run(self, step: Step) -> Load:
+        target = self.stacks[step.target]
         async with AsyncExitStack() as stack:
-            clients = await self._open(stack, step.client, step.clients or self.clients)
+            clients = await self._open(stack, step.client, step.clients or self.clients, target)
             if step.endpoint == STATUS:
                 await self._track_orders(clients)
             expected = 201 if step.endpoint == ORDERS else 200
             requests = self.request_of(step.endpoint)
-            return await drive(self.stack, clients, requests, expected, self.seconds)
+            return await drive(target, clients, requests, expected, self.seconds)
 
     async def _track_orders(self, clients: list[Client]) -> None:
         """Each client's customer places one order; then waits until the hot view has them."""
@@ -149,10 +163,12 @@ class Plan:
                 break
         return time.monotonic() - began
 
-    async def _open(self, stack: AsyncExitStack, kind: str, count: int) -> list[Client]:
+    async def _open(
+        self, stack: AsyncExitStack, kind: str, count: int, target: ApiStack | None = None
+    ) -> list[Client]:
         shared = kind == "h3-shared"
         kind = "h3" if shared else kind
-        s = self.stack
+        s = target or self.stack
         return await open_clients(stack, kind, count, s.host, s.port, s.cert, shared_h3=shared)
 
 

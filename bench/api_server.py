@@ -164,15 +164,41 @@ def api_stack(
             _delete_prefix(redis_url, prefix)
 
 
+@contextmanager
+def crud_stack(data_dir: Path, stack: ApiStack) -> Iterator[ApiStack]:
+    """The CRUD baseline (``bench.crud_server``) beside ``stack``: its database, certificate
+    and token secret, a port of its own."""
+    if stack.database_url is None:
+        raise ValueError("the CRUD baseline needs server mode's PostgreSQL")
+    from bench.crud_server import LISTENING
+
+    cert, key, _ = certificate_of(load_settings({"TIFFIN_DATA_DIR": str(data_dir)}))
+    port, log = free_port(), stack.logs / "crud.log"
+    started: list[subprocess.Popen[bytes]] = []
+    environ = stack_environ(data_dir, port, stack.jwt_secret)
+    arguments = ["--database-url", stack.database_url, "--port", str(port)]
+    arguments += ["--cert", str(cert), "--key", str(key)]
+    try:
+        server = _start(arguments, environ, log, started, module="bench.crud_server")
+        _wait_for(server, log, LISTENING)
+        yield ApiStack(
+            stack.host, port, cert, stack.jwt_secret, server, None, stack.logs, "CRUD", None
+        )
+    finally:
+        for process in started:
+            _stop(process)
+
+
 def _start(
     arguments: list[str],
     environ: Mapping[str, str],
     log: Path,
     started: list[subprocess.Popen[bytes]],
+    module: str = "cli",
 ) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 (our own CLI, with this interpreter)
-            [sys.executable, "-m", "cli", *arguments],
+        process = subprocess.Popen(  # noqa: S603 (our own code, with this interpreter)
+            [sys.executable, "-m", module, *arguments],
             env=dict(environ),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -28,6 +28,9 @@ class Snapshot:
     commits: int  # transactions committed in the database (pg_stat_database)
     redis_bytes: int
     redis_keys: int
+    table_reads: int = 0  # sequential and index scans of the database's tables
+    rows_written: int = 0  # rows inserted, updated and deleted
+    redis_commands: int = 0  # every command Redis processed (INFO stats)
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class Footprint:
     commits: int
     redis_bytes: int
     redis_keys: int
+    table_reads: int = 0
+    rows_written: int = 0
+    redis_commands: int = 0
 
     def per_order(self) -> dict[str, Any]:
         orders = max(self.orders, 1)
@@ -51,6 +57,11 @@ class Footprint:
             "bytes_per_event": round(self.event_bytes / max(events, 1), 1),
             "wal_bytes_per_order": round(self.wal_bytes / orders),
             "commits_per_order": round(self.commits / orders, 2),
+            # the database's work in statements: each table scan is a query's read (or one
+            # of a join's), each row written a statement's (several for a batch)
+            "table_reads_per_order": round(self.table_reads / orders, 2),
+            "rows_written_per_order": round(self.rows_written / orders, 2),
+            "redis_commands_per_order": round(self.redis_commands / orders, 2),
             "redis_bytes_per_order": round(self.redis_bytes / orders),
             "redis_keys_per_order": round(self.redis_keys / orders, 2),
             "kafka_messages_per_order": round(messages / orders, 2),
@@ -76,12 +87,25 @@ def snapshot(database_url: str, redis: Redis | None, prefix: str | None) -> Snap
         commits = connection.execute(
             "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
         ).fetchone()
-    memory = keys = 0
+        work = connection.execute(
+            "SELECT COALESCE(SUM(COALESCE(seq_scan, 0) + COALESCE(idx_scan, 0)), 0),"
+            " COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
+        ).fetchone()
+    memory = keys = commands = 0
     if redis is not None:
         memory = int(redis.info("memory")["used_memory"])
         keys = sum(1 for _ in redis.scan_iter(match=f"{prefix or ''}*", count=1000))
+        commands = int(redis.info("stats")["total_commands_processed"])
+    reads, written = (int(work[0]), int(work[1])) if work else (0, 0)
     return Snapshot(
-        heads, int(lsn[0]) if lsn else 0, int(commits[0]) if commits else 0, memory, keys
+        heads,
+        int(lsn[0]) if lsn else 0,
+        int(commits[0]) if commits else 0,
+        memory,
+        keys,
+        reads,
+        written,
+        commands,
     )
 
 
@@ -109,6 +133,9 @@ def footprint(database_url: str, before: Snapshot, after: Snapshot, orders: int)
         after.commits - before.commits,
         after.redis_bytes - before.redis_bytes,
         after.redis_keys - before.redis_keys,
+        after.table_reads - before.table_reads,
+        after.rows_written - before.rows_written,
+        after.redis_commands - before.redis_commands,
     )
 
 
@@ -141,6 +168,7 @@ class Weighing:
         weighed["answered"] = orders
         per = max(weighed_orders.orders, 1)
         weighed["cpu_ms_per_order"] = {k: round(v * 1000 / per, 3) for k, v in used.items()}
+        weighed["cpu_ms_per_order_server_side"] = round(sum(used.values()) * 1000 / per, 3)
         return weighed
 
 

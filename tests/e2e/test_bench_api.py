@@ -17,6 +17,7 @@ HEALTHZ, ORDERS, STATUS = "GET /healthz", "POST /v1/orders", "GET /v1/orders/{id
 EXPECTED = [  # protocol, endpoint, concurrent clients
     ("HTTP/1.1", HEALTHZ, 4),
     ("HTTP/1.1", ORDERS, 4),
+    ("HTTP/1.1", f"{ORDERS} [CRUD]", 4),  # the baseline without event sourcing
     ("HTTP/3", HEALTHZ, 4),
     ("HTTP/3", ORDERS, 4),
     ("HTTP/1.1", STATUS, 4),
@@ -48,6 +49,8 @@ def test_a_short_run_measures_every_row_in_server_mode_and_cleans_up(
     assert ratios[("HTTP/1.1", HEALTHZ, 4)] == 1.0
     assert ratios[("HTTP/3", ORDERS, 4)] > 0
     assert ratios[("HTTP/1.1", STATUS, 4)] > 0
+    assert rows[1]["extra"]["of_crud"] > 0, "Tiffin's orders/s over the CRUD baseline's"
+    assert rows[2]["extra"]["cpu_cores"]["server"] > 0, "the CRUD server's CPU is measured"
     assert results["settings"]["mode"] == "server mode"
     printed = capsys.readouterr().out
     assert all(endpoint in printed for _, endpoint, _ in EXPECTED)
@@ -60,6 +63,13 @@ def test_a_short_run_measures_every_row_in_server_mode_and_cleans_up(
     assert per_order["commits_per_order"] >= 1
     assert per_order["kafka_messages_per_order"] >= 2
     assert set(per_order["cpu_ms_per_order"]) == {"server", "worker", "rest"}
+    assert per_order["cpu_ms_per_order_server_side"] == pytest.approx(
+        sum(per_order["cpu_ms_per_order"].values()), abs=0.01
+    )
+    assert per_order["table_reads_per_order"] > 0
+    assert per_order["rows_written_per_order"] >= per_order["events_per_order"]
+    assert per_order["redis_commands_per_order"] > 0
+    assert "ms server-side = API" in printed
 
     plan = tmp_path / "capacity.md"
     assert main(["capacity", "--from", str(out), "--out", str(plan)]) == 0
