@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 import psycopg
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
@@ -99,7 +99,6 @@ def create_app(pool: ConnectionPool, tokens: TokenVerifier) -> FastAPI:
     def place_order(
         body: OrderCreate,
         caller: Annotated[Identity, Depends(customer)],
-        request: Request,
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> Any:
         wanted = [line.menu_item_id for line in body.items]
@@ -173,7 +172,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             create_app(pool, tokens),
             config,
             on_ready=lambda: print(LISTENING, flush=True),
-            on_stop=lambda: None,
         )
     return 0
 
