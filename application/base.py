@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 from uuid import UUID
@@ -15,7 +16,7 @@ from eventsourcing.application import (
     ProcessingEvent,
 )
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking, Transcoder
 from eventsourcing.system import NotificationLogReader, ProcessApplication
 
 from application.codecs import EventTranscoder, register_value_types
@@ -28,6 +29,7 @@ from domain.values import Cause, Role
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+_saga_batch = threading.local()  # .changed: the saga batch this thread is in, its aggregates
 
 
 class TiffinApplication(Application[UUID]):
@@ -43,7 +45,14 @@ class TiffinApplication(Application[UUID]):
         register_value_types(transcoder)
 
     def load(self, kind: type[A], aggregate_id: UUID, version: int | None = None) -> A:
-        """The aggregate of this kind with this id (as it was at ``version``, if given)."""
+        """The aggregate of this kind with this id (as it was at ``version``, if given); within
+        a saga batch, as the batch's reactions so far have left it."""
+        batch: dict[UUID, Aggregate] | None = getattr(_saga_batch, "changed", None)
+        if batch is not None and version is None and aggregate_id in batch:
+            batched = batch[aggregate_id]
+            if not isinstance(batched, kind):
+                raise NotFound(kind.__name__.lower(), aggregate_id)
+            return batched
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
@@ -107,28 +116,78 @@ class TiffinProcess(TiffinApplication, ProcessApplication[UUID]):
         self.mappers[name] = self.mapper
 
     def process_backlog(self, leader_name: str) -> int:
-        """Processes the leader's events not processed yet; returns how many it processed."""
+        """Processes the leader's events not processed yet; returns how many positions of
+        its log that moved this context on."""
         before = self.recorder.max_tracking_id(leader_name) or 0
         self.pull_and_process(leader_name, start=before)
         return (self.recorder.max_tracking_id(leader_name) or 0) - before
+
+    def pull_and_process(
+        self, leader_name: str, start: int | None = None, stop: int | None = None
+    ) -> None:
+        """Processes each section of the leader's new events as one batch: every reaction's
+        new events and the last event's position in one transaction, so a busy saga commits
+        once per section, not once per event. Exactly once still: the batch is recorded
+        whole or not at all, and the next pass starts after the last position recorded."""
+        if start is None:
+            start = self.recorder.max_tracking_id(leader_name)
+        for notifications in self.pull_notifications(
+            leader_name, start=start, stop=stop, inclusive_of_start=False
+        ):
+            received = self.filter_received_notifications(notifications)
+            jobs = self.convert_notifications(leader_name, received)
+            if len(jobs) == 1:
+                self.process_event(*jobs[0])
+            elif jobs:
+                self._process_batch(jobs)
+
+    def _process_batch(self, jobs: Sequence[tuple[Any, Tracking]]) -> None:
+        """Reacts to every event of the batch, each seeing what those before it changed. A
+        refusal leaves an aggregate half-changed, maybe: then nothing of the batch is kept
+        and its events are processed one at a time, each in its own transaction, as before."""
+        with self.processing_lock:
+            processing: ProcessingEvent[UUID] = ProcessingEvent(tracking=jobs[-1][1])
+            batch: dict[UUID, Aggregate] = {}
+            _saga_batch.changed = batch
+            try:
+                for domain_event, _tracking in jobs:
+                    changed = self._reaction_to(domain_event)
+                    if changed is None:
+                        break
+                    processing.collect_events(*changed)
+                    batch.update((a.id, a) for a in changed if a is not None)
+                else:
+                    changed = []
+            finally:
+                _saga_batch.changed = None
+            if changed is not None:
+                recordings = self._record(processing)
+                self._take_snapshots(processing)
+                self._notify(recordings)
+                return
+        for domain_event, tracking in jobs:
+            self.process_event(domain_event, tracking)
 
     def reactions(self) -> Mapping[str, Reaction]:
         """The upstream events this context reacts to, by qualified name (``Order.Placed``)."""
         return {}
 
     def policy(self, domain_event: Any, processing_event: ProcessingEvent[UUID]) -> None:
+        processing_event.collect_events(*(self._reaction_to(domain_event) or ()))
+
+    def _reaction_to(self, domain_event: Any) -> list[Aggregate | None] | None:
+        """The aggregates the reaction to this event changed; None if the domain refused it."""
         reaction = self.reactions().get(type(domain_event).__qualname__)
         if reaction is None:
-            return
+            return []
         try:
             with self.observe(self.name.lower(), domain_event):
-                changed = list(reaction(domain_event))
+                return list(reaction(domain_event))
         except StateConflict as refusal:
             log.info(
                 "%s: no reaction to %s: %s", self.name, type(domain_event).__qualname__, refusal
             )
-            return
-        processing_event.collect_events(*changed)
+            return None
 
     def lookup(self, kind: type[A], aggregate_id: UUID) -> A | None:
         """The aggregate, or None when there is none (yet)."""
