@@ -18,7 +18,9 @@ in RESP2 and RESP3).
 
 from __future__ import annotations
 
-from redis import Redis
+from typing import Any
+
+from redis.asyncio import Redis
 
 from application.rate_limits import MICROSECONDS, Decision, Rate
 
@@ -41,21 +43,25 @@ return {0, tonumber(last_place[2]) + period - now, 0}
 """
 
 
-class RedisRateLimiter:
-    """One sorted set per limited key (`prefix` + key) holding its allowed requests' times."""
+class AsyncRedisRateLimiter:
+    """One sorted set per limited key (`prefix` + key) holding its allowed requests' times,
+    asked from the API's event loop: no thread per request."""
 
     def __init__(self, client: Redis, prefix: str = "tiffin:rate:") -> None:
         self.client = client
         self.prefix = prefix
         self._admit = client.register_script(SLIDING_WINDOW_SCRIPT)
 
-    def hit(self, key: str, rate: Rate) -> Decision:
+    async def hit(self, key: str, rate: Rate) -> Decision:
         """Counts one request of `key` if `rate` allows it; a refused request is not counted."""
-        allowed, wait_us, remaining = self._admit(
-            keys=[self.prefix + key], args=[rate.period_us, rate.count]
-        )
-        return Decision(
-            allowed=int(allowed) == 1,
-            retry_after_seconds=int(wait_us) / MICROSECONDS,
-            remaining=int(remaining),
-        )
+        reply = await self._admit(keys=[self.prefix + key], args=[rate.period_us, rate.count])
+        return _decision(reply)
+
+
+def _decision(reply: Any) -> Decision:
+    allowed, wait_us, remaining = reply
+    return Decision(
+        allowed=int(allowed) == 1,
+        retry_after_seconds=int(wait_us) / MICROSECONDS,
+        remaining=int(remaining),
+    )

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 
 from fastapi import Request
 from fastapi.requests import HTTPConnection
-from starlette.concurrency import run_in_threadpool
 
 from api.problems import ApiProblem
 from application.identity import Identity
-from application.rate_limits import Rate, RateLimiter
+from application.rate_limits import AsyncRateLimiter, Rate
 from application.settings import Settings
 
 PLACE_ORDER = ("POST", "/v1/orders")
@@ -24,16 +23,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RouteLimits:
-    limiter: RateLimiter
+    limiter: AsyncRateLimiter  # asked on the event loop: Redis through its async client
     orders: Rate
     location_pings: Rate
     default: Rate
     anonymous: Rate  # per client address, for requests without a valid token
     webhooks: Rate  # per client address: a gateway sends from few, and retries what is refused
-    blocking: bool  # the limiter does I/O (Redis): call it off the event loop
 
     @classmethod
-    def from_settings(cls, settings: Settings, limiter: RateLimiter, blocking: bool) -> RouteLimits:
+    def from_settings(cls, settings: Settings, limiter: AsyncRateLimiter) -> RouteLimits:
         return cls(
             limiter,
             orders=Rate(settings.rate_limit_orders_per_minute, 60.0),
@@ -41,7 +39,6 @@ class RouteLimits:
             default=Rate(settings.rate_limit_per_minute, 60.0),
             anonymous=Rate(settings.rate_limit_anonymous_per_minute, 60.0),
             webhooks=Rate(settings.rate_limit_webhooks_per_minute, 60.0),
-            blocking=blocking,
         )
 
     def rate_for(self, method: str, route: str) -> Rate:
@@ -74,10 +71,7 @@ class RouteLimits:
             log.warning("anonymous rate limit not checked: %s", type(error).__name__)
 
     async def _hit(self, key: str, rate: Rate, scope: str) -> None:
-        if self.blocking:
-            decision = await run_in_threadpool(self.limiter.hit, key, rate)
-        else:
-            decision = self.limiter.hit(key, rate)
+        decision = await self.limiter.hit(key, rate)
         if not decision.allowed:
             wait = max(1, math.ceil(decision.retry_after_seconds))
             raise ApiProblem(

@@ -60,6 +60,22 @@ class RateLimiter(Protocol):
         ...
 
 
+class AsyncRateLimiter(Protocol):
+    """A rate limiter for an event loop: its I/O, if any, waits without a thread."""
+
+    async def hit(self, key: str, rate: Rate) -> Decision: ...
+
+
+@dataclass(frozen=True)
+class WithoutIO:
+    """A rate limiter that does no I/O (the in-process one), called on the event loop."""
+
+    limiter: RateLimiter
+
+    async def hit(self, key: str, rate: Rate) -> Decision:
+        return self.limiter.hit(key, rate)
+
+
 def admit(allowed_us: deque[int], now_us: int, rate: Rate) -> Decision:
     """Decides one request of a key whose allowed requests happened at `allowed_us` (oldest
     first), and updates them: the ones out of the window are dropped, and `now_us` is appended

@@ -4,12 +4,14 @@ chosen from the settings, opened with the app and closed with it."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge
+from redis.asyncio import BlockingConnectionPool
+from redis.asyncio import Redis as AsyncRedis
 
 from adapters.bearer_tokens import BearerTokens
 from adapters.event_positions import StoredEventPositions
@@ -20,7 +22,7 @@ from adapters.keyring_cipher import KeyringSealer
 from adapters.memory_rate_limiter import InProcessRateLimiter
 from adapters.memory_views import MemoryViews
 from adapters.platform_tokens import PlatformTokens
-from adapters.redis_rate_limiter import RedisRateLimiter
+from adapters.redis_rate_limiter import AsyncRedisRateLimiter
 from adapters.sql import PostgresDatabase, replica_report
 from adapters.work_store import WorkItemsCollector
 from adapters.worker_health import register_health
@@ -32,6 +34,7 @@ from api.rate_limiting import RouteLimits
 from api.readiness import ReadinessCollector
 from api.view_reads import ViewReads
 from application.locations import LocationStore
+from application.rate_limits import WithoutIO
 from application.reconciliation import QUEUE as RECONCILE
 from application.reconciliation import stranded
 from application.settings import Settings
@@ -74,10 +77,13 @@ def create_app(
         source = _feed_source(settings, platform)
         live = LiveHub(source, settings.redis_prefix, registry)
         await live.start()
+        limits, close_limits = _limits(settings)
         try:
-            yield _parts(settings, platform, Views(primary, replica), live, registry, clock)
+            views = Views(primary, replica)
+            yield _parts(settings, platform, views, live, registry, clock, limits)
         finally:
             await live.stop()
+            await close_limits()
             if isinstance(source, RedisSource):
                 await source.close()
             if runtime is not None:
@@ -117,6 +123,7 @@ def _parts(
     live: LiveHub,
     registry: CollectorRegistry,
     clock: Clock,
+    limits: RouteLimits,
 ) -> ApiParts:
     reads = databases.queries
     views = ViewReads(lambda name: projector(tiffin, reads, name), settings.read_wait_seconds)
@@ -142,7 +149,7 @@ def _parts(
         locations=_locations(settings, tiffin),
         hot_views=tiffin.hot_views,
         tokens=_tokens(settings, clock),
-        limits=_limits(settings, tiffin),
+        limits=limits,
         reads=reads,
         catalogue=Catalogue(reads),
         views=views,
@@ -183,11 +190,24 @@ def _tokens(settings: Settings, clock: Clock) -> BearerTokens:
     return BearerTokens(platform, firebase)
 
 
-def _limits(settings: Settings, tiffin: Tiffin) -> RouteLimits:
-    if tiffin.redis is not None:
-        limiter = RedisRateLimiter(tiffin.redis, prefix=f"{settings.redis_prefix}rate:")
-        return RouteLimits.from_settings(settings, limiter, blocking=True)
-    return RouteLimits.from_settings(settings, InProcessRateLimiter(), blocking=False)
+LIMITER_CONNECTIONS = 32  # to Redis, for the rate limits, per API process
+
+
+def _limits(settings: Settings) -> tuple[RouteLimits, Callable[[], Awaitable[None]]]:
+    """The routes' rate limits (in Redis, through an async client of the API's event loop,
+    when configured) and how to close what they hold."""
+    if settings.redis_url is not None:
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=LIMITER_CONNECTIONS, timeout=5.0
+        )  # a burst of requests waits its turn for a connection rather than failing
+        client = AsyncRedis.from_pool(pool)  # closing the client closes its pool
+        limiter = AsyncRedisRateLimiter(client, prefix=f"{settings.redis_prefix}rate:")
+        return RouteLimits.from_settings(settings, limiter), client.aclose
+    return RouteLimits.from_settings(settings, WithoutIO(InProcessRateLimiter())), _nothing
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _feed_source(settings: Settings, tiffin: Tiffin) -> InProcessSource | RedisSource:

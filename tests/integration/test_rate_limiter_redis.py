@@ -1,18 +1,22 @@
 """One contract for every rate limiter, on real time: in-process, and Redis on this machine
-(over RESP2 and RESP3). No Redis is a failure, never a skip."""
+(over RESP2 and RESP3) through the async client the API asks it with, from an event loop of
+the test's own. No Redis is a failure, never a skip."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from uuid import uuid4
 
 import pytest
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
+from adapters.loop_thread import LoopThread
 from adapters.memory_rate_limiter import InProcessRateLimiter
-from adapters.redis_rate_limiter import RedisRateLimiter
+from adapters.redis_rate_limiter import AsyncRedisRateLimiter
 from application.rate_limits import Decision, Rate, RateLimiter
 from tests.redis_server import REDIS_URL, scratch_prefix
 
@@ -27,10 +31,38 @@ def redis_client(request: pytest.FixtureRequest) -> Iterator[Redis]:
     client.close()
 
 
-@pytest.fixture
-def redis_limiter(redis_client: Redis) -> Iterator[RedisRateLimiter]:
+class RedisOnALoop:
+    """The API's Redis limiter, asked from the test's threads: each hit runs on one event loop
+    (as the API's requests do) and the thread waits for its decision."""
+
+    def __init__(self, protocol: int, prefix: str) -> None:
+        self.prefix = prefix
+        self._loop = LoopThread("rate-limiter-test")
+        self._client = AsyncRedis.from_url(REDIS_URL, protocol=protocol)
+        self._limiter = AsyncRedisRateLimiter(self._client, prefix=prefix)
+
+    def hit(self, key: str, rate: Rate) -> Decision:
+        return self._loop.submit(self._limiter.hit(key, rate)).result(timeout=10)
+
+    def close(self) -> None:
+        self._loop.submit(self._client.aclose()).result(timeout=10)
+        self._loop.close(join_seconds=5)
+
+
+@contextmanager
+def redis_on_a_loop(protocol: int) -> Iterator[RedisOnALoop]:
     with scratch_prefix() as prefix:
-        yield RedisRateLimiter(redis_client, prefix=prefix)
+        limiter = RedisOnALoop(protocol, prefix)
+        try:
+            yield limiter
+        finally:
+            limiter.close()
+
+
+@pytest.fixture
+def redis_limiter(request: pytest.FixtureRequest) -> Iterator[RedisOnALoop]:
+    with redis_on_a_loop(getattr(request, "param", 3)) as limiter:
+        yield limiter
 
 
 @pytest.fixture(params=["in-process", "redis-resp2", "redis-resp3"])
@@ -38,10 +70,8 @@ def limiter(request: pytest.FixtureRequest) -> Iterator[RateLimiter]:
     if request.param == "in-process":
         yield InProcessRateLimiter()
         return
-    client = Redis.from_url(REDIS_URL, protocol=2 if request.param == "redis-resp2" else 3)
-    with scratch_prefix() as prefix:
-        yield RedisRateLimiter(client, prefix=prefix)
-    client.close()
+    with redis_on_a_loop(2 if request.param == "redis-resp2" else 3) as on_a_loop:
+        yield on_a_loop
 
 
 def a_key() -> str:
@@ -142,9 +172,9 @@ def test_a_lowered_rate_waits_until_its_window_has_room(limiter: RateLimiter) ->
     assert 2.0 - since_newest - CLOCKS_APART <= refused.retry_after_seconds <= 1.8 + CLOCKS_APART
 
 
-@pytest.mark.parametrize("redis_client", [2, 3], indirect=True)
+@pytest.mark.parametrize(("redis_client", "redis_limiter"), [(2, 2), (3, 3)], indirect=True)
 def test_redis_holds_one_member_per_allowed_hit_and_expires_with_the_window(
-    redis_limiter: RedisRateLimiter, redis_client: Redis
+    redis_limiter: RedisOnALoop, redis_client: Redis
 ) -> None:
     key, rate = a_key(), Rate(100, 60)
     with ThreadPoolExecutor(max_workers=48) as pool:
@@ -156,9 +186,9 @@ def test_redis_holds_one_member_per_allowed_hit_and_expires_with_the_window(
     assert 59_000 < redis_client.pttl(stored) <= 60_000
 
 
-@pytest.mark.parametrize("redis_client", [2, 3], indirect=True)
+@pytest.mark.parametrize(("redis_client", "redis_limiter"), [(2, 2), (3, 3)], indirect=True)
 def test_a_refused_hit_writes_nothing_to_redis(
-    redis_limiter: RedisRateLimiter, redis_client: Redis
+    redis_limiter: RedisOnALoop, redis_client: Redis
 ) -> None:
     key, rate = a_key(), Rate(1, 60)
     redis_limiter.hit(key, rate)
@@ -171,9 +201,9 @@ def test_a_refused_hit_writes_nothing_to_redis(
     assert redis_client.pttl(stored) <= ttl_ms
 
 
-@pytest.mark.parametrize("redis_client", [2, 3], indirect=True)
+@pytest.mark.parametrize(("redis_client", "redis_limiter"), [(2, 2), (3, 3)], indirect=True)
 def test_a_redis_key_vanishes_once_its_newest_hit_has_left_the_window(
-    redis_limiter: RedisRateLimiter, redis_client: Redis
+    redis_limiter: RedisOnALoop, redis_client: Redis
 ) -> None:
     key, rate = a_key(), Rate(2, 0.05)
     redis_limiter.hit(key, rate)
