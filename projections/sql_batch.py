@@ -4,7 +4,10 @@ Within one transaction, the appliers' upserts of the same row are merged into on
 only sets columns to new values, so the last value of each column wins) and their additions to
 the same counters are summed; the merged rows are written as multi-row statements, per table
 and set of columns, when the batch ends or before any other statement runs (which may read or
-change those rows). A read of columns the batch itself has just set is answered from memory.
+change those rows). A row read once in a batch is remembered for the rest of it: a later read
+of it is answered from memory, the batch's own upserts laid over what was read (an upsert only
+sets columns, so the row is what was stored with the batch's newer values on top). Any plain
+statement forgets what was read, since it may change those rows.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from projections.views import Run
 
+_ABSENT: dict[str, Any] = {}  # read, and no such row
 ROWS_PER_STATEMENT = 500  # well under SQLite's 32,766 and PostgreSQL's 65,535 parameters
 Row = tuple[str, str, tuple[tuple[str, Any], ...]]  # (kind, table, key)
 
@@ -25,9 +29,11 @@ class BatchedRun:
     def __init__(self, run: Run) -> None:
         self._run = run
         self._pending: dict[Row, dict[str, Any]] = {}
+        self._read: dict[Row, dict[str, Any]] = {}  # rows as stored when this batch read them
 
     def __call__(self, sql: str, params: Sequence[Any]) -> Any:
         self.flush()
+        self._read.clear()
         return self._run(sql, params)
 
     def upsert(self, table: str, key: Mapping[str, Any], columns: Mapping[str, Any]) -> None:
@@ -38,13 +44,30 @@ class BatchedRun:
         for name, amount in amounts.items():
             held[name] = held.get(name, 0) + amount
 
-    def read(self, table: str, key: Mapping[str, Any], sql: str, params: Sequence[Any]) -> Any:
-        """Runs a query of one row, first writing what the batch holds back for that row only
-        (the other rows stay held, so a read does not undo the merging)."""
-        row = tuple(key.items())
-        if ("upsert", table, row) in self._pending or ("add", table, row) in self._pending:
-            self.flush()
-        return self._run(sql, params)
+    def row(self, table: str, key: Mapping[str, Any], columns: Sequence[str]) -> Any:
+        """These columns of the one row with this key as the batch has left it, or None when
+        there is no such row; asks the store only for a row this batch has not read yet."""
+        row = ("upsert", table, tuple(key.items()))
+        if (held := self.held(table, key, columns)) is not None:
+            return held  # set by this batch: nothing to read
+        stored = self._read.get(row)
+        if stored is None:
+            if ("add", table, row[2]) in self._pending or row in self._pending:
+                self.flush()  # a row the store lacks, or one added to: read it as written
+            stored = self._read[row] = self._stored(table, key)
+        if stored is _ABSENT:
+            return None
+        current = {**stored, **self._pending.get(row, {})}
+        return tuple(current[column] for column in columns)
+
+    def _stored(self, table: str, key: Mapping[str, Any]) -> dict[str, Any]:
+        where = " AND ".join(f"{name} = ?" for name in key)
+        cursor = self._run(f"SELECT * FROM {table} WHERE {where}", tuple(key.values()))  # noqa: S608
+        rows = cursor.fetchall()
+        if len(rows) != 1:
+            return _ABSENT
+        names = [column[0] for column in cursor.description]
+        return dict(zip(names, rows[0], strict=True))
 
     def held(self, table: str, key: Mapping[str, Any], columns: Sequence[str]) -> Any:
         """These columns of the row as this batch set them, or None if it did not set them all."""
@@ -62,6 +85,7 @@ class BatchedRun:
     def flush(self) -> None:
         groups: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], list[list[Any]]] = {}
         for (kind, table, key), columns in self._pending.items():
+            self._written((kind, table, key), columns)
             names = tuple(name for name, _ in key)
             group = groups.setdefault((kind, table, names, tuple(columns)), [])
             group.append([*(value for _, value in key), *columns.values()])
@@ -71,6 +95,16 @@ class BatchedRun:
                 chunk = rows[start : start + ROWS_PER_STATEMENT]
                 sql = statement(kind, table, key_names, column_names, len(chunk))
                 self._run(sql, [value for row in chunk for value in row])
+
+    def _written(self, row: Row, columns: dict[str, Any]) -> None:
+        """What a row read earlier in the batch is once this held change of it is written."""
+        stored = self._read.get(("upsert", row[1], row[2]))
+        if stored is None:
+            return
+        if row[0] == "upsert" and stored is not _ABSENT:
+            stored.update(columns)
+        else:  # a new row, or one added to: read it again if asked
+            del self._read[("upsert", row[1], row[2])]
 
 
 def statement(

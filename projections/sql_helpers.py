@@ -40,17 +40,16 @@ def add(run: Run, table: str, key: Mapping[str, Any], **amounts: int | float) ->
 def remembered(run: Run, table: str, key: Mapping[str, Any], columns: Sequence[str]) -> Any:
     """The columns of the one row with this key: what an earlier event of the same log wrote.
     A missing row is an error (the event cannot be applied and is parked)."""
-    if isinstance(run, BatchedRun) and (held := run.held(table, key, columns)) is not None:
-        return held
-    where = " AND ".join(f"{name} = ?" for name in key)
-    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {where}"  # noqa: S608 (names are ours)
     if isinstance(run, BatchedRun):
-        rows = run.read(table, key, sql, tuple(key.values())).fetchall()
+        found = run.row(table, key, columns)
     else:
+        where = " AND ".join(f"{name} = ?" for name in key)
+        sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {where}"  # noqa: S608 (our names)
         rows = run(sql, tuple(key.values())).fetchall()
-    if len(rows) != 1:
+        found = rows[0] if len(rows) == 1 else None
+    if found is None:
         raise LookupError(f"{table} has no row {dict(key)}")
-    return rows[0]
+    return found
 
 
 def day_of(moment: datetime) -> str:
