@@ -29,7 +29,9 @@ from bench.suite import Row
 from projections.registry import EVERY_VIEW, HOT_VIEWS
 from wiring.bootstrap import Tiffin, bootstrap
 
-REBUILD_TARGET = 50_000  # events/s (issue 5)
+REBUILD_RATIO_TARGET = 0.8  # of the same events' read + decode rate (issue 18)
+READ_DECODE_TARGET = 100_000  # events/s (issue 18)
+SUMMARY_REBUILD_TARGET = 80_000  # events/s, order_summary's rebuild (issue 18)
 LAG_P99_TARGET_MS = 100.0
 DEFAULT_POLL = 0.2  # TIFFIN_WORKER_POLL_SECONDS' default
 SHORT_POLL = 0.01  # about what a worker woken by each commit would see
@@ -96,12 +98,16 @@ def rebuild_rows(
             rows.append(_rate_row("f", f"{name}: read only", read.per_second, read.events))
         say(f"(f) {name}: reading and decoding its notifications ...")
         baseline = measure_reading(leaders, topics)
-        rows.append(_rate_row("f", f"{name}: read + decode", baseline.per_second, baseline.events))
+        decoded = _rate_row("f", f"{name}: read + decode", baseline.per_second, baseline.events)
+        decoded.extra["target"] = f">={READ_DECODE_TARGET:,}"
+        rows.append(decoded)
         say(f"(f) {name}: rebuilding from position 0 into empty views ...")
         rebuilt = measure_rebuild(tiffin, name, rebuild)
         row = _rate_row("f", f"{name}: rebuild", rebuilt.per_second, rebuilt.events)
         row.extra["ratio"] = _ratio(rebuilt.per_second, baseline.per_second)
-        row.extra["target"] = f">={REBUILD_TARGET:,}"
+        row.extra["target"] = f"ratio>={REBUILD_RATIO_TARGET:g}" + (
+            f", >={SUMMARY_REBUILD_TARGET:,}" if name == "order_summary" else ""
+        )
         row.extra["view"] = "keys, in-process" if name in HOT_VIEWS else "sql"
         rows.append(row)
     return rows
