@@ -18,8 +18,6 @@ in RESP2 and RESP3).
 
 from __future__ import annotations
 
-from typing import Any
-
 from redis.asyncio import Redis
 
 from application.rate_limits import MICROSECONDS, Decision, Rate
@@ -54,14 +52,11 @@ class AsyncRedisRateLimiter:
 
     async def hit(self, key: str, rate: Rate) -> Decision:
         """Counts one request of `key` if `rate` allows it; a refused request is not counted."""
-        reply = await self._admit(keys=[self.prefix + key], args=[rate.period_us, rate.count])
-        return _decision(reply)
-
-
-def _decision(reply: Any) -> Decision:
-    allowed, wait_us, remaining = reply
-    return Decision(
-        allowed=int(allowed) == 1,
-        retry_after_seconds=int(wait_us) / MICROSECONDS,
-        remaining=int(remaining),
-    )
+        allowed, wait_us, remaining = await self._admit(
+            keys=[self.prefix + key], args=[rate.period_us, rate.count]
+        )
+        return Decision(
+            allowed=int(allowed) == 1,
+            retry_after_seconds=int(wait_us) / MICROSECONDS,
+            remaining=int(remaining),
+        )

@@ -147,26 +147,30 @@ class TiffinProcess(TiffinApplication, ProcessApplication[UUID]):
         and its events are processed one at a time, each in its own transaction, as before."""
         with self.processing_lock:
             processing: ProcessingEvent[UUID] = ProcessingEvent(tracking=jobs[-1][1])
-            batch: dict[UUID, Aggregate] = {}
-            _saga_batch.changed = batch
-            try:
-                for domain_event, _tracking in jobs:
-                    changed = self._reaction_to(domain_event)
-                    if changed is None:
-                        break
-                    processing.collect_events(*changed)
-                    batch.update((a.id, a) for a in changed if a is not None)
-                else:
-                    changed = []
-            finally:
-                _saga_batch.changed = None
-            if changed is not None:
+            if self._reacted_to_all(jobs, processing):
                 recordings = self._record(processing)
                 self._take_snapshots(processing)
                 self._notify(recordings)
                 return
         for domain_event, tracking in jobs:
             self.process_event(domain_event, tracking)
+
+    def _reacted_to_all(
+        self, jobs: Sequence[tuple[Any, Tracking]], processing: ProcessingEvent[UUID]
+    ) -> bool:
+        """Collects every reaction's changes in ``processing``; False at the first refusal."""
+        batch: dict[UUID, Aggregate] = {}
+        _saga_batch.changed = batch
+        try:
+            for domain_event, _tracking in jobs:
+                changed = self._reaction_to(domain_event)
+                if changed is None:
+                    return False
+                processing.collect_events(*changed)
+                batch.update((a.id, a) for a in changed if a is not None)
+            return True
+        finally:
+            _saga_batch.changed = None
 
     def reactions(self) -> Mapping[str, Reaction]:
         """The upstream events this context reacts to, by qualified name (``Order.Placed``)."""

@@ -68,8 +68,7 @@ class Restaurants(TiffinApplication, Leader[UUID]):
         return restaurant
 
     def _has_newer(self, restaurant: Restaurant) -> bool:
-        newer = self.events.get(restaurant.id, gt=restaurant.version, limit=1)
-        return next(iter(newer), None) is not None
+        return any(True for _ in self.events.get(restaurant.id, gt=restaurant.version, limit=1))
 
     def set_online(self, restaurant_id: UUID, online: bool, cause: Cause) -> Changed[Restaurant]:
         """Brings a restaurant online or takes it offline; its current state again is a no-op."""

@@ -19,7 +19,8 @@ from projections.views import Run
 
 _ABSENT: dict[str, Any] = {}  # read, and no such row
 ROWS_PER_STATEMENT = 500  # well under SQLite's 32,766 and PostgreSQL's 65,535 parameters
-Row = tuple[str, str, tuple[tuple[str, Any], ...]]  # (kind, table, key)
+Key = tuple[tuple[str, Any], ...]  # a row's key columns and values
+Row = tuple[str, str, Key]  # (kind, table, key)
 
 
 class BatchedRun:
@@ -48,7 +49,7 @@ class BatchedRun:
         """These columns of the one row with this key as the batch has left it, or None when
         there is no such row; asks the store only for a row this batch has not read yet."""
         row = ("upsert", table, tuple(key.items()))
-        if (held := self.held(table, key, columns)) is not None:
+        if (held := self._held(table, key, columns)) is not None:
             return held  # set by this batch: nothing to read
         stored = self._read.get(row)
         if stored is None:
@@ -69,7 +70,7 @@ class BatchedRun:
         names = [column[0] for column in cursor.description]
         return dict(zip(names, rows[0], strict=True))
 
-    def held(self, table: str, key: Mapping[str, Any], columns: Sequence[str]) -> Any:
+    def _held(self, table: str, key: Mapping[str, Any], columns: Sequence[str]) -> Any:
         """These columns of the row as this batch set them, or None if it did not set them all."""
         row = self._pending.get(("upsert", table, tuple(key.items())))
         if row is None or not all(column in row for column in columns):
@@ -85,7 +86,8 @@ class BatchedRun:
     def flush(self) -> None:
         groups: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], list[list[Any]]] = {}
         for (kind, table, key), columns in self._pending.items():
-            self._written((kind, table, key), columns)
+            if self._read:
+                self._written(kind, table, key, columns)
             names = tuple(name for name, _ in key)
             group = groups.setdefault((kind, table, names, tuple(columns)), [])
             group.append([*(value for _, value in key), *columns.values()])
@@ -96,15 +98,16 @@ class BatchedRun:
                 sql = statement(kind, table, key_names, column_names, len(chunk))
                 self._run(sql, [value for row in chunk for value in row])
 
-    def _written(self, row: Row, columns: dict[str, Any]) -> None:
+    def _written(self, kind: str, table: str, key: Key, columns: dict[str, Any]) -> None:
         """What a row read earlier in the batch is once this held change of it is written."""
-        stored = self._read.get(("upsert", row[1], row[2]))
+        read = ("upsert", table, key)
+        stored = self._read.get(read)
         if stored is None:
             return
-        if row[0] == "upsert" and stored is not _ABSENT:
+        if kind == "upsert" and stored is not _ABSENT:
             stored.update(columns)
         else:  # a new row, or one added to: read it again if asked
-            del self._read[("upsert", row[1], row[2])]
+            del self._read[read]
 
 
 def statement(

@@ -4,7 +4,7 @@ chosen from the settings, opened with the app and closed with it."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -77,13 +77,14 @@ def create_app(
         source = _feed_source(settings, platform)
         live = LiveHub(source, settings.redis_prefix, registry)
         await live.start()
-        limits, close_limits = _limits(settings)
+        limits, limits_client = _limits(settings)
         try:
             views = Views(primary, replica)
             yield _parts(settings, platform, views, live, registry, clock, limits)
         finally:
             await live.stop()
-            await close_limits()
+            if limits_client is not None:
+                await limits_client.aclose()
             if isinstance(source, RedisSource):
                 await source.close()
             if runtime is not None:
@@ -193,21 +194,17 @@ def _tokens(settings: Settings, clock: Clock) -> BearerTokens:
 LIMITER_CONNECTIONS = 32  # to Redis, for the rate limits, per API process
 
 
-def _limits(settings: Settings) -> tuple[RouteLimits, Callable[[], Awaitable[None]]]:
-    """The routes' rate limits (in Redis, through an async client of the API's event loop,
-    when configured) and how to close what they hold."""
+def _limits(settings: Settings) -> tuple[RouteLimits, AsyncRedis | None]:
+    """The routes' rate limits: in Redis when configured, through an async client of the API's
+    event loop (returned too, for the app to close), else in the process."""
     if settings.redis_url is not None:
         pool = BlockingConnectionPool.from_url(
             settings.redis_url, max_connections=LIMITER_CONNECTIONS, timeout=5.0
         )  # a burst of requests waits its turn for a connection rather than failing
         client = AsyncRedis.from_pool(pool)  # closing the client closes its pool
         limiter = AsyncRedisRateLimiter(client, prefix=f"{settings.redis_prefix}rate:")
-        return RouteLimits.from_settings(settings, limiter), client.aclose
-    return RouteLimits.from_settings(settings, WithoutIO(InProcessRateLimiter())), _nothing
-
-
-async def _nothing() -> None:
-    return None
+        return RouteLimits.from_settings(settings, limiter), client
+    return RouteLimits.from_settings(settings, WithoutIO(InProcessRateLimiter())), None
 
 
 def _feed_source(settings: Settings, tiffin: Tiffin) -> InProcessSource | RedisSource:
