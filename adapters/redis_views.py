@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 from projections.key_views import Op
 from projections.live_feed import FEED_DAYS, FEED_KEEP, FeedRead
@@ -178,8 +179,7 @@ class RedisViews:
             self.client.unlink(*batch)
 
     def hgetall(self, base: str, key: str) -> dict[str, str]:
-        flat = [_text(part) for part in self._read(keys=[], args=[base, "hash", key])]
-        return dict(zip(flat[::2], flat[1::2], strict=True))
+        return _pairs(self._read(keys=[], args=[base, "hash", key]))
 
     def zrange(self, base: str, key: str) -> list[tuple[str, float]]:
         flat = [_text(part) for part in self._read(keys=[], args=[base, "zset", key])]
@@ -229,3 +229,18 @@ class RedisViews:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+class AsyncRedisHashReads:
+    """The views' hashes read through an async client, on the API's event loop."""
+
+    def __init__(self, client: AsyncRedis) -> None:
+        self._read = client.register_script(READ)
+
+    async def hgetall(self, base: str, key: str) -> dict[str, str]:
+        return _pairs(await self._read(keys=[], args=[base, "hash", key]))
+
+
+def _pairs(found: Sequence[Any]) -> dict[str, str]:
+    flat = [_text(part) for part in found]
+    return dict(zip(flat[::2], flat[1::2], strict=True))

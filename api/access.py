@@ -30,6 +30,10 @@ class RestaurantOwners:
         self._restaurants = restaurants
         self._owners: dict[UUID, str] = {}
 
+    def known(self, restaurant_id: UUID) -> str | None:
+        """The owner if it is remembered (no I/O: callable from an event loop)."""
+        return self._owners.get(restaurant_id)
+
     def __call__(self, restaurant_id: UUID) -> str:
         owner = self._owners.get(restaurant_id)
         if owner is None:

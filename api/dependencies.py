@@ -33,7 +33,7 @@ from application.restaurants import Restaurants
 from application.settings import Settings
 from application.webhook_inbox import WebhookInbox
 from projections.catalogue import Catalogue
-from projections.key_views import KeyStore
+from projections.key_views import HashReads, KeyStore
 from projections.personal import Personal
 from projections.views import SqlDatabase
 
@@ -56,6 +56,7 @@ class ApiParts:
     webhooks: WebhookInbox
     locations: LocationStore
     hot_views: KeyStore  # the key-value views: Redis when configured, else in-process
+    hash_reads: HashReads  # their hashes, read from the event loop
     tokens: BearerVerifier
     limits: RouteLimits
     reads: SqlDatabase  # the API's own connection to the views, for queries
@@ -76,7 +77,12 @@ class ApiParts:
         self.owners = RestaurantOwners(self.restaurants)
         self.documents = OrderDocuments(self.ordering, self.payments, self.deliveries)
         self.tracking = OrderTracking(
-            self.hot_views, self.settings.redis_prefix, self.ordering, self.owners, self.personal
+            self.hot_views,
+            self.hash_reads,
+            self.settings.redis_prefix,
+            self.ordering,
+            self.owners,
+            self.personal,
         )
 
 

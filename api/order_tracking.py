@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from starlette.concurrency import run_in_threadpool
+
 from api.access import RestaurantOwners, courier_of
 from api.problems import ApiProblem
 from application.identity import Identity
 from application.ordering import Ordering
 from domain.values import Role
-from projections.key_views import KeyStore
-from projections.order_tracking import tracked_order
+from projections.key_views import HashReads, KeyStore
+from projections.order_tracking import tracked_order, tracked_order_now
 from projections.personal import Personal, lookups
 
 
@@ -21,12 +23,14 @@ class OrderTracking:
     def __init__(
         self,
         hot_views: KeyStore,
+        hash_reads: HashReads,
         prefix: str,
         ordering: Ordering,
         owners: RestaurantOwners,
         personal: Personal,
     ) -> None:
         self.hot_views = hot_views
+        self.hash_reads = hash_reads  # the same views, read from the event loop
         self.prefix = prefix
         self.ordering = ordering
         self.owners = owners
@@ -38,6 +42,20 @@ class OrderTracking:
         tracked = self.current(order_id)
         if not tracked:
             tracked = self.from_event_store(order_id)
+        if self._may_see(caller, tracked):
+            return tracked
+        raise ApiProblem(404, f"no order with id {order_id}")
+
+    async def visible_now(self, caller: Identity, order_id: UUID) -> dict[str, str]:
+        """``visible``, on the event loop: a thread only for what needs the event store (an
+        order the view has not taken in, a restaurant's owner not yet remembered)."""
+        tracked = await tracked_order_now(self.hash_reads, self.prefix, order_id)
+        if not tracked:
+            tracked = await run_in_threadpool(self.from_event_store, order_id)
+        if caller.role is Role.RESTAURANT:
+            restaurant_id = UUID(tracked["restaurant_id"])
+            if self.owners.known(restaurant_id) is None:
+                await run_in_threadpool(self.owners, restaurant_id)
         if self._may_see(caller, tracked):
             return tracked
         raise ApiProblem(404, f"no order with id {order_id}")

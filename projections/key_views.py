@@ -124,6 +124,22 @@ class KeyStore(Protocol):
         ...
 
 
+class HashReads(Protocol):
+    """The views' hashes read from an event loop (the API's hot reads, with no thread hop)."""
+
+    async def hgetall(self, base: str, key: str) -> dict[str, str]: ...
+
+
+class ReadsInPlace:
+    """A key store that does no I/O (the in-process views), read on the event loop itself."""
+
+    def __init__(self, store: KeyStore) -> None:
+        self.store = store
+
+    async def hgetall(self, base: str, key: str) -> dict[str, str]:
+        return self.store.hgetall(base, key)
+
+
 @dataclass
 class KeyViews:
     """The writer of one projection's key-value view (``generation``: a rebuild's)."""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.order import total_of
-from projections.key_views import KeyOps, KeyStore, lookup
+from projections.key_views import HashReads, KeyOps, KeyStore, lookup
 from projections.live_feed import order_topic
 from projections.projector import Apply, Projection
 
@@ -153,3 +153,8 @@ ORDER_TRACKING = Projection(
 def tracked_order(store: KeyStore, prefix: str, order_id: Any) -> dict[str, str]:
     """The order's hot view (empty if the view does not know it yet)."""
     return store.hgetall(f"{prefix}view:{NAME}:", key(order_id))
+
+
+async def tracked_order_now(reads: HashReads, prefix: str, order_id: Any) -> dict[str, str]:
+    """``tracked_order``, read from an event loop."""
+    return await reads.hgetall(f"{prefix}view:{NAME}:", key(order_id))

@@ -23,6 +23,7 @@ from adapters.memory_rate_limiter import InProcessRateLimiter
 from adapters.memory_views import MemoryViews
 from adapters.platform_tokens import PlatformTokens
 from adapters.redis_rate_limiter import AsyncRedisRateLimiter
+from adapters.redis_views import AsyncRedisHashReads
 from adapters.sql import PostgresDatabase, replica_report
 from adapters.work_store import WorkItemsCollector
 from adapters.worker_health import register_health
@@ -39,6 +40,7 @@ from application.reconciliation import QUEUE as RECONCILE
 from application.reconciliation import stranded
 from application.settings import Settings
 from projections.catalogue import Catalogue
+from projections.key_views import HashReads, ReadsInPlace
 from projections.metrics import register_lag
 from projections.personal import IN_PLAIN
 from projections.registry import EVERY_VIEW
@@ -77,14 +79,18 @@ def create_app(
         source = _feed_source(settings, platform)
         live = LiveHub(source, settings.redis_prefix, registry)
         await live.start()
-        limits, limits_client = _limits(settings)
+        client = _async_redis(settings)
+        hash_reads: HashReads = (
+            ReadsInPlace(platform.hot_views) if client is None else AsyncRedisHashReads(client)
+        )
         try:
             views = Views(primary, replica)
-            yield _parts(settings, platform, views, live, registry, clock, limits)
+            limits = _limits(settings, client)
+            yield _parts(settings, platform, views, live, registry, clock, (limits, hash_reads))
         finally:
             await live.stop()
-            if limits_client is not None:
-                await limits_client.aclose()
+            if client is not None:
+                await client.aclose()
             if isinstance(source, RedisSource):
                 await source.close()
             if runtime is not None:
@@ -124,7 +130,7 @@ def _parts(
     live: LiveHub,
     registry: CollectorRegistry,
     clock: Clock,
-    limits: RouteLimits,
+    on_the_loop: tuple[RouteLimits, HashReads],
 ) -> ApiParts:
     reads = databases.queries
     views = ViewReads(lambda name: projector(tiffin, reads, name), settings.read_wait_seconds)
@@ -138,6 +144,7 @@ def _parts(
     register_health(registry, tiffin.health_board())
     registry.register(WorkItemsCollector(tiffin.work_store(), WORK_QUEUES))
     _register_stranded(registry, tiffin)
+    limits, hash_reads = on_the_loop
     probes = _probes(settings, tiffin, databases)
     registry.register(ReadinessCollector(probes))
     return ApiParts(
@@ -149,6 +156,7 @@ def _parts(
         webhooks=tiffin.webhook_inbox(),
         locations=_locations(settings, tiffin),
         hot_views=tiffin.hot_views,
+        hash_reads=hash_reads,
         tokens=_tokens(settings, clock),
         limits=limits,
         reads=reads,
@@ -191,20 +199,26 @@ def _tokens(settings: Settings, clock: Clock) -> BearerTokens:
     return BearerTokens(platform, firebase)
 
 
-LIMITER_CONNECTIONS = 32  # to Redis, for the rate limits, per API process
+ASYNC_REDIS_CONNECTIONS = 32  # per API process: rate limits and hot reads
 
 
-def _limits(settings: Settings) -> tuple[RouteLimits, AsyncRedis | None]:
-    """The routes' rate limits: in Redis when configured, through an async client of the API's
-    event loop (returned too, for the app to close), else in the process."""
-    if settings.redis_url is not None:
-        pool = BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=LIMITER_CONNECTIONS, timeout=5.0
-        )  # a burst of requests waits its turn for a connection rather than failing
-        client = AsyncRedis.from_pool(pool)  # closing the client closes its pool
+def _async_redis(settings: Settings) -> AsyncRedis | None:
+    """The API event loop's own Redis client, when Redis is configured (the app closes it)."""
+    if settings.redis_url is None:
+        return None
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=ASYNC_REDIS_CONNECTIONS, timeout=5.0
+    )  # a burst of requests waits its turn for a connection rather than failing
+    return AsyncRedis.from_pool(pool)  # closing the client closes its pool
+
+
+def _limits(settings: Settings, client: AsyncRedis | None) -> RouteLimits:
+    """The routes' rate limits: in Redis when configured, through the event loop's client,
+    else in the process."""
+    if client is not None:
         limiter = AsyncRedisRateLimiter(client, prefix=f"{settings.redis_prefix}rate:")
-        return RouteLimits.from_settings(settings, limiter), client
-    return RouteLimits.from_settings(settings, WithoutIO(InProcessRateLimiter())), None
+        return RouteLimits.from_settings(settings, limiter)
+    return RouteLimits.from_settings(settings, WithoutIO(InProcessRateLimiter()))
 
 
 def _feed_source(settings: Settings, tiffin: Tiffin) -> InProcessSource | RedisSource:

@@ -9,7 +9,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from api.auth import allow
 from api.dependencies import OrderingApp, Parts, Tracking, Views
@@ -39,7 +38,7 @@ async def order_status(
     """The order's status from the order tracking hot view (Redis in server mode): the cheap
     query for apps polling an order."""
     await views.wait("order_tracking", ordering, min_position)
-    tracked = await run_in_threadpool(tracking.visible, caller, order_id)
+    tracked = await tracking.visible_now(caller, order_id)
     return {
         "id": order_id,
         "status": tracked.get("status"),
@@ -69,7 +68,7 @@ async def follow_order(
     """Server-Sent Events: ``status`` on every status change (first the current one), and
     ``courier_location`` while a courier is on the way; the stream ends once the order is
     delivered, cancelled or rejected. The order's live topic (``/v1/live``), as events."""
-    await run_in_threadpool(tracking.visible, caller, order_id)
+    await tracking.visible_now(caller, order_id)
     outbox = parts.live.outbox(parts.settings.live_buffer_messages)
     session = LiveSession(caller, live_topics(parts), parts.live, parts.locations, outbox, 1)
     stream = _updates(session, request, order_topic(order_id))

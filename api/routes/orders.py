@@ -26,7 +26,7 @@ from api.dependencies import (
     Views,
 )
 from api.idempotency import RunOnce, checked_key
-from api.order_documents import OrderDocuments, order_document
+from api.order_documents import OrderDocuments, document_response, order_document
 from api.problems import ApiProblem
 from api.schemas.common import MAX_POSITION, OrderingPosition, Page, money_out
 from api.schemas.orders import (
@@ -95,8 +95,8 @@ def place_order(
     except InvalidCommand as refusal:
         raise _refused_order(catalogue, body, refusal) from None
     if changed.position is None:  # a retry with the same key: the order as it is now
-        return documents.load(changed.value.id)[1]
-    return _placed_document(payments, changed)
+        return document_response(documents.load(changed.value.id)[1], 201)
+    return document_response(_placed_document(payments, changed), 201)
 
 
 def _placed_document(payments: Payments, changed: Changed[Order]) -> dict[str, Any]:
@@ -176,7 +176,7 @@ def get_order(
 ) -> Any:
     order, document = documents.load(order_id)
     require_visible(caller, order, owners, frozenset({Role.ADMIN, Role.ANALYST}))
-    return document
+    return document_response(document)
 
 
 class OrderCommand:

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant
 
 from domain.errors import DomainError
-from domain.values import Cause, Role
+from domain.restaurant import Restaurant
+from domain.values import Cause, Location, Role
 from tests.unit.domain.stored_events import replay
 
 T = TypeVar("T")
@@ -30,6 +31,21 @@ TEXTS = mostly(st.text(min_size=1, max_size=12).filter(str.strip), BLANK_TEXTS)
 
 def cause(role: Role, actor_id: str = "actor-1") -> Cause:
     return Cause(actor_id, role, "correlation-1")
+
+
+def online_restaurant(owner: Cause) -> Restaurant:
+    """A restaurant registered by ``owner``, online, with an empty menu."""
+    restaurant = Restaurant.register(
+        owner_id=owner.actor_id,
+        name="Vidyarthi Bhavan",
+        cuisine="south indian",
+        address="32 Gandhi Bazaar",
+        location=Location(12.9452, 77.5713),
+        opening_hours="",
+        cause=owner,
+    )
+    restaurant.go_online(owner)
+    return restaurant
 
 
 def is_blank(text: str) -> bool:

@@ -23,7 +23,7 @@ from domain.order import DeliveryAddress, Order
 from domain.payment import Payment
 from domain.restaurant import LineRequest, MenuItem, Restaurant
 from domain.values import Location, Money, Role
-from tests.unit.domain.aggregate_machine import cause
+from tests.unit.domain.aggregate_machine import cause, online_restaurant
 
 OWNER = cause(Role.RESTAURANT, "owner-1")
 CUSTOMER = cause(Role.CUSTOMER, "customer-1")
@@ -31,16 +31,7 @@ SAGA = cause(Role.SYSTEM, "order-saga")
 
 
 def online_kitchen() -> tuple[Restaurant, MenuItem]:
-    restaurant = Restaurant.register(
-        owner_id=OWNER.actor_id,
-        name="Vidyarthi Bhavan",
-        cuisine="south indian",
-        address="32 Gandhi Bazaar",
-        location=Location(12.9452, 77.5713),
-        opening_hours="",
-        cause=OWNER,
-    )
-    restaurant.go_online(OWNER)
+    restaurant = online_restaurant(OWNER)
     return restaurant, restaurant.add_menu_item(name="dosa", price=Money(12_000), cause=OWNER)
 
 

@@ -18,9 +18,16 @@ from domain.errors import (
     OrderNotCancellable,
 )
 from domain.order import DeliveryAddress, Order, order_id_for
-from domain.restaurant import LineRequest, Restaurant
+from domain.restaurant import LineRequest
 from domain.values import Location, Money, Role
-from tests.unit.domain.aggregate_machine import TEXTS, AggregateMachine, cause, is_blank, mostly
+from tests.unit.domain.aggregate_machine import (
+    TEXTS,
+    AggregateMachine,
+    cause,
+    is_blank,
+    mostly,
+    online_restaurant,
+)
 
 CUSTOMER = cause(Role.CUSTOMER, "customer-1")
 KITCHEN = cause(Role.RESTAURANT, "owner-1")
@@ -76,16 +83,7 @@ class OrderMachine(AggregateMachine):
         fee: int,
         idempotency_key: str | None,
     ) -> None:
-        restaurant = Restaurant.register(
-            owner_id=KITCHEN.actor_id,
-            name="Vidyarthi Bhavan",
-            cuisine="south indian",
-            address="32 Gandhi Bazaar",
-            location=Location(12.9452, 77.5713),
-            opening_hours="",
-            cause=KITCHEN,
-        )
-        restaurant.go_online(KITCHEN)
+        restaurant = online_restaurant(KITCHEN)
         items = [
             restaurant.add_menu_item(name=f"dish {n}", price=Money(price), cause=KITCHEN)
             for n, price in enumerate(prices)
