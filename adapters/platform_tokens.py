@@ -28,6 +28,7 @@ REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash
 CLOCK_SKEW_SECONDS = 60
 MAX_TOKEN_LENGTH = 8192
+REMEMBERED_TOKENS = 4096  # verified tokens kept, so a client's next request skips the HMAC
 
 
 class PlatformTokens:
@@ -38,6 +39,12 @@ class PlatformTokens:
             raise ValueError(f"the platform token secret must be at least {MIN_SECRET_BYTES} bytes")
         self._secret = secret
         self._clock = clock
+        self._verified: dict[str, Identity] = {}  # oldest first; only signed, valid tokens
+
+    @property
+    def remembered(self) -> int:
+        """How many verified tokens are remembered (at most ``REMEMBERED_TOKENS``)."""
+        return len(self._verified)
 
     def issue(self, subject: str, role: Role, ttl_seconds: int = 3600) -> str:
         """A token for ``subject`` in ``role``, valid for ``ttl_seconds`` from now."""
@@ -60,7 +67,19 @@ class PlatformTokens:
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> Identity:
-        """The identity the token carries; InvalidToken, saying why, if it is not acceptable."""
+        """The identity the token carries; InvalidToken, saying why, if it is not acceptable.
+        A token verified before is not decoded again, but its times are checked again."""
+        known = self._verified.get(token)
+        if known is not None:
+            self._check_times(known.claims)
+            return known
+        identity = self._decoded(token)
+        if len(self._verified) >= REMEMBERED_TOKENS:
+            self._verified.pop(next(iter(self._verified), ""), None)
+        self._verified[token] = identity
+        return identity
+
+    def _decoded(self, token: str) -> Identity:
         if not isinstance(token, str) or not token:
             raise InvalidToken("no token")
         if len(token) > MAX_TOKEN_LENGTH:

@@ -75,11 +75,14 @@ def order_document(
     }
 
 
-def document_response(document: dict[str, Any], status_code: int = 200) -> Response:
-    """The document as JSON, written by orjson without a second validation: ``order_document``
-    builds exactly ``OrderPublic``'s shape (tests/unit/test_order_documents.py holds it to
-    that), and pydantic's checking and encoding cost an order more than pricing it does."""
-    body = orjson.dumps(document, option=orjson.OPT_UTC_Z)
+def document_response(
+    document: dict[str, Any], status_code: int = 200, position: int | None = None
+) -> Response:
+    """The document, with the ``position`` its change was recorded at (None: no change), as
+    JSON written by orjson without a second validation: ``order_document`` builds exactly
+    ``OrderPublic``'s shape (tests/unit/test_order_documents.py holds it to that), and
+    pydantic's checking and encoding cost an order more than pricing it does."""
+    body = orjson.dumps({**document, "position": position}, option=orjson.OPT_UTC_Z)
     return Response(body, status_code, media_type="application/json")
 
 

@@ -13,9 +13,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from eventsourcing.application import Application
 from eventsourcing.system import RecordingEvent, RecordingEventReceiver, System
@@ -40,6 +40,28 @@ class Component(Protocol):
     def run_once(self) -> int:
         """Does what there is to do now; returns how much that was (0: nothing)."""
         ...
+
+
+@runtime_checkable
+class Following(Protocol):
+    """A component that only reads logs: a pass asks it to read just those whose head moved
+    since it last read them all (so an idle log costs one head read per pass, not one read
+    per component following it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def follows(self) -> Sequence[str]:
+        """The names of the logs it reads."""
+        ...
+
+    def run_logs(self, logs: Collection[str]) -> int:
+        """Does what there is to do in these of its logs; returns how much (0: nothing)."""
+        ...
+
+
+LogHeads = Callable[[], Mapping[str, int]]  # each log's last position now, by name
 
 
 class Leadership(Protocol):
@@ -69,8 +91,15 @@ class SagaStep:
     def name(self) -> str:
         return self.app.name.lower()
 
+    @property
+    def follows(self) -> list[str]:
+        return [leader.name for leader in self.leaders]
+
     def run_once(self) -> int:
-        return sum(self.app.process_backlog(leader.name) for leader in self.leaders)
+        return self.run_logs(self.follows)
+
+    def run_logs(self, logs: Collection[str]) -> int:
+        return sum(self.app.process_backlog(leader) for leader in self.follows if leader in logs)
 
 
 class ComponentFailed(Exception):
@@ -100,6 +129,7 @@ class Runtime(RecordingEventReceiver[Any]):
         board: HealthBoard | None = None,
         breakers: Callable[[], Sequence[CircuitBreaker]] = tuple,
         clock: Callable[[], float] = time.monotonic,
+        log_heads: LogHeads | None = None,
     ) -> None:
         self.components = list(components)
         self.leadership = leadership
@@ -109,6 +139,8 @@ class Runtime(RecordingEventReceiver[Any]):
         self.board = board
         self.breakers = breakers
         self.clock = clock
+        self.log_heads = log_heads
+        self._read_through: dict[str, dict[str, int]] = {}  # component -> log -> head
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.health = {c.name: ComponentHealth(c.name) for c in self.components}
         self._reported_at = -REPORT_EVERY_SECONDS
@@ -126,12 +158,16 @@ class Runtime(RecordingEventReceiver[Any]):
 
     def run_once(self) -> tuple[int, list[BaseException]]:
         done, errors = 0, list[BaseException]()
+        heads = self._heads()
         for component in self.components:
             health, now = self.health[component.name], self.clock()
             if health.resting_until > now or not self._leads(component.name):
                 continue
             try:
-                done += component.run_once()
+                if heads and isinstance(component, Following):
+                    done += self._run_moved(component, heads)
+                else:
+                    done += component.run_once()
             except Exception as error:
                 log.exception("%s failed; retrying on the next pass", component.name)
                 errors.append(error)
@@ -140,6 +176,32 @@ class Runtime(RecordingEventReceiver[Any]):
                 health.failures, health.failing_since, health.last_error = 0, None, ""
         self._report()
         return done, errors
+
+    def _heads(self) -> Mapping[str, int]:
+        """Each log's head, read once for the pass (none known: every component reads all)."""
+        if self.log_heads is None:
+            return {}
+        try:
+            return self.log_heads()
+        except Exception as error:  # the components then meet (and report) the outage
+            log.warning("could not read the logs' heads: %r", error)
+            return {}
+
+    def _run_moved(self, component: Following, heads: Mapping[str, int]) -> int:
+        """Runs the component on its logs whose head moved since it last read them through.
+        A log's head cannot move back, nor an earlier position be written after it (saves
+        commit in position order), so a log at the same head holds nothing new for it."""
+        read_through = self._read_through.setdefault(component.name, {})
+        moved = [
+            name
+            for name in component.follows
+            if name not in heads or read_through.get(name) != heads[name]
+        ]
+        if not moved:
+            return 0
+        done = component.run_logs(moved)
+        read_through.update({name: heads[name] for name in moved if name in heads})
+        return done
 
     def _leads(self, name: str) -> bool:
         health, holds = self.health[name], self.leadership.holds(name)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -138,17 +138,30 @@ class Projector:
     def position(self, leader: str) -> int:
         return self.writer.position(leader)
 
-    def run_once(self, up_to: Mapping[str, int] | None = None) -> int:
+    @property
+    def follows(self) -> list[str]:
+        """The names of the logs it reads."""
+        return [leader.name for leader in self.leaders]
+
+    def run_logs(self, logs: Collection[str]) -> int:
+        """``run_once``, reading only these of its logs (the others have not moved)."""
+        return self.run_once(logs=logs)
+
+    def run_once(
+        self, up_to: Mapping[str, int] | None = None, logs: Collection[str] | None = None
+    ) -> int:
         """Applies every new event of every leader (or those up to ``up_to``'s position of
-        each: a bound for catching up under a constant stream of events), a batch of each in
-        turn, so a busy log does not hold up the others; returns how many."""
+        each: a bound for catching up under a constant stream of events; or of the leaders
+        named in ``logs``), a batch of each in turn, so a busy log does not hold up the
+        others; returns how many."""
         applied = 0
         known: dict[str, int] = {}  # positions this pass moved (or read): no need to ask again
+        leaders = [each for each in self.leaders if logs is None or each.name in logs]
         try:
             while True:
                 round_applied = sum(
                     self._next_batch(leader, None if up_to is None else up_to[leader.name], known)
-                    for leader in self.leaders
+                    for leader in leaders
                 )
                 applied += round_applied
                 if not round_applied and self._flushed(known):

@@ -22,7 +22,15 @@ from application.deadlines import DeadlineFiring, DeadlineTimes, deadline_change
 from application.outbox import OUTBOX_CHANGES, GatewayCalls
 from application.push import PUSH_CHANGES, PushNotifications
 from application.reconciliation import Reconciliation, reconcile_changes
-from application.runtime import SAGA, Component, Leadership, Runtime, SagaStep
+from application.runtime import (
+    SAGA,
+    Component,
+    Following,
+    Leadership,
+    LogHeads,
+    Runtime,
+    SagaStep,
+)
 from application.settings import Settings
 from application.webhook_inbox import QUEUE as INBOX
 from application.work import EventChanges, WorkQueue
@@ -170,10 +178,18 @@ def build_runtime(
         give_up_seconds=settings.component_give_up_seconds,
         board=tiffin.health_board(),
         breakers=tiffin.breakers,
+        log_heads=_log_heads(tiffin, components),
     )
     for app in (tiffin.restaurants, tiffin.ordering, tiffin.payments, tiffin.deliveries):
         app.lead(runtime)
     return runtime
+
+
+def _log_heads(tiffin: Tiffin, components: Sequence[Component]) -> LogHeads:
+    """The heads of the logs the components follow, one query each, for a pass."""
+    followed = {name for c in components if isinstance(c, Following) for name in c.follows}
+    apps = [app for app in tiffin.apps() if app.name in followed]
+    return lambda: {app.name: app.recorder.max_notification_id() or 0 for app in apps}
 
 
 def _built(tiffin: Tiffin, store: SqlWorkStore, views: SqlDatabase, name: str) -> Component:

@@ -96,15 +96,14 @@ def place_order(
         raise _refused_order(catalogue, body, refusal) from None
     if changed.position is None:  # a retry with the same key: the order as it is now
         return document_response(documents.load(changed.value.id)[1], 201)
-    return document_response(_placed_document(payments, changed), 201)
+    return document_response(_placed_document(payments, changed.value), 201, changed.position)
 
 
-def _placed_document(payments: Payments, changed: Changed[Order]) -> dict[str, Any]:
-    order = changed.value
+def _placed_document(payments: Payments, order: Order) -> dict[str, Any]:
     milestones = {"placed_at": order.created_on}
     payment_id, upi_uri = payments.intent_for(order.id, order.total)
     payment = (payment_id, "pending", upi_uri)  # the saga requests it once the order is saved
-    return {**order_document(order, milestones, payment, None), "position": changed.position}
+    return order_document(order, milestones, payment, None)
 
 
 def _refused_order(catalogue: Catalogue, body: OrderCreate, refusal: InvalidCommand) -> ApiProblem:

@@ -19,7 +19,7 @@ from adapters.firebase_tokens import (
     MIN_REFRESH_SECONDS,
     FirebaseTokens,
 )
-from adapters.platform_tokens import PlatformTokens
+from adapters.platform_tokens import REMEMBERED_TOKENS, PlatformTokens
 from application.identity import Identity, InvalidToken, TokenVerifierUnavailable
 from domain.values import Role
 from tests.fakes.firebase_certs import (
@@ -336,6 +336,28 @@ def test_a_platform_token_expires_by_the_clock(
     clock.advance(1)
     with pytest.raises(InvalidToken, match="expired"):
         platform.verify(token)
+
+
+def test_a_remembered_token_is_still_refused_once_expired_and_its_twins_never_pass(
+    platform: PlatformTokens, clock: ManualClock
+) -> None:
+    now = int(clock())
+    token = _platform(exp=now + 120)(now)
+    assert platform.verify(token).subject == "alice"  # remembered from here on
+    clock.advance(120)
+    with pytest.raises(InvalidToken, match="expired"):
+        platform.verify(token)
+    with pytest.raises(InvalidToken, match="bad signature"):  # its twin, another signature
+        platform.verify(tampered(token))
+
+
+def test_the_memory_of_verified_tokens_is_bounded(platform: PlatformTokens) -> None:
+    tokens = [platform.issue(f"user-{n}", Role.CUSTOMER) for n in range(REMEMBERED_TOKENS + 50)]
+    for token in tokens:
+        platform.verify(token)
+    assert platform.remembered == REMEMBERED_TOKENS
+    assert platform.verify(tokens[0]).subject == "user-0"  # forgotten, so verified again
+    assert platform.remembered == REMEMBERED_TOKENS
 
 
 def test_platform_tokens_are_not_issued_for_the_system_role(platform: PlatformTokens) -> None:
