@@ -23,6 +23,7 @@ Run = Callable[[str, Sequence[Any]], Any]  # runs one statement; returns a curso
 
 class SqlDatabase(Protocol):
     row_lock: str  # what a SELECT adds to pass over rows another transaction is claiming
+    rows_as_json: bool  # see projections.views.SqlDatabase
 
     def transaction(self, durable: bool = True) -> Any:
         """A context manager yielding ``run``; commits on success, rolls back on error.
@@ -35,6 +36,7 @@ class SqlDatabase(Protocol):
 
 class SqliteDatabase:
     row_lock = ""  # a write transaction (BEGIN IMMEDIATE) already excludes every other writer
+    rows_as_json = False  # its statements of many parameters cost little
 
     def __init__(self, path: Path, creates_tables: bool = True) -> None:
         self.creates_tables = creates_tables
@@ -105,6 +107,7 @@ class _Result:
 
 class PostgresDatabase:
     row_lock = " FOR UPDATE SKIP LOCKED"  # rows another transaction is claiming are passed over
+    rows_as_json = True  # see projections.views.SqlDatabase
 
     def __init__(self, url: str, creates_tables: bool = True) -> None:
         self.creates_tables = creates_tables

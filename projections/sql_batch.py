@@ -12,8 +12,11 @@ statement forgets what was read, since it may change those rows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+
+import orjson
 
 from projections.views import Run
 
@@ -27,8 +30,9 @@ class BatchedRun:
     """The ``run`` appliers get within a batch: plain statements run in order, upserts and
     additions held back and merged until the next plain statement or the end."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, rows_as_json: bool = False) -> None:
         self._run = run
+        self._rows_as_json = rows_as_json  # see SqlDatabase.rows_as_json
         self._pending: dict[Row, dict[str, Any]] = {}
         self._read: dict[Row, dict[str, Any]] = {}  # rows as stored when this batch read them
 
@@ -93,6 +97,10 @@ class BatchedRun:
             group.append([*(value for _, value in key), *columns.values()])
         self._pending.clear()
         for (kind, table, key_names, column_names), rows in groups.items():
+            written = self._rows_as_json and _as_json([*key_names, *column_names], rows)
+            if written:
+                self._run(json_statement(kind, table, key_names, column_names), (written,))
+                continue
             for start in range(0, len(rows), ROWS_PER_STATEMENT):
                 chunk = rows[start : start + ROWS_PER_STATEMENT]
                 sql = statement(kind, table, key_names, column_names, len(chunk))
@@ -117,6 +125,41 @@ def statement(
     keeps the row), ``add`` adds to them."""
     names = [*keys, *columns]
     values = ", ".join(["(" + ", ".join("?" for _ in names) + ")"] * rows)
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES {values}"  # noqa: S608 (names are ours)
+        f" {_on_conflict(kind, table, keys, columns)}"
+    )
+
+
+def json_statement(kind: str, table: str, keys: Sequence[str], columns: Sequence[str]) -> str:
+    """``statement`` for any number of rows, given as one parameter: a JSON array of objects
+    by column name, read as rows of the table's own type (PostgreSQL)."""
+    names = ", ".join([*keys, *columns])
+    return (
+        f"INSERT INTO {table} ({names}) SELECT {names}"  # noqa: S608 (names are ours)
+        f" FROM json_populate_recordset(NULL::{table}, CAST(? AS json))"
+        f" {_on_conflict(kind, table, keys, columns)}"
+    )
+
+
+def _as_json(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> str | None:
+    """The rows as a JSON array of objects; None if JSON cannot carry a value exactly (a
+    number that is not finite or too large, a value orjson does not write): those rows go
+    as plain parameters instead."""
+    if any(type(value) is float and not math.isfinite(value) for value in _values(rows)):
+        return None
+    try:
+        return orjson.dumps([dict(zip(names, row, strict=True)) for row in rows]).decode()
+    except TypeError:  # orjson's JSONEncodeError
+        return None
+
+
+def _values(rows: Sequence[Sequence[Any]]) -> Iterator[Any]:
+    for row in rows:
+        yield from row
+
+
+def _on_conflict(kind: str, table: str, keys: Sequence[str], columns: Sequence[str]) -> str:
     if kind == "add":
         action = "DO UPDATE SET " + ", ".join(
             f"{name} = {table}.{name} + excluded.{name}" for name in columns
@@ -125,7 +168,4 @@ def statement(
         action = "DO UPDATE SET " + ", ".join(f"{name} = excluded.{name}" for name in columns)
     else:
         action = "DO NOTHING"
-    return (
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES {values}"  # noqa: S608 (names are ours)
-        f" ON CONFLICT ({', '.join(keys)}) {action}"
-    )
+    return f"ON CONFLICT ({', '.join(keys)}) {action}"

@@ -85,7 +85,7 @@ class SqlViews:
     def write(self, leader: str, after: int, up_to: int, changes: Changes) -> None:
         with self.database.transaction(durable=self.durable) as run:
             self._move(run, leader, after, up_to)
-            batch = BatchedRun(self._target(run))
+            batch = BatchedRun(self._target(run), self.database.rows_as_json)
             changes(batch)
             batch.flush()
 
