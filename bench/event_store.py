@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
+import queue
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
@@ -57,35 +58,55 @@ def _save_new_order(app: BenchStore) -> Callable[[], object]:
     return lambda: app.save(BenchOrder(note))
 
 
-@contextmanager
-def _follower(app: BenchStore, head: int) -> Iterator[Callable[[], set[int]]]:
-    """Tails the notification log like a projector while the writers run, from ``head`` (read
-    before any writer starts: a thread reading it itself may only run once writes began)."""
-    seen: set[int] = set()
-    stop = threading.Event()
+FOLLOWER_POLL_SECONDS = 0.002
+FOLLOWER_TIMEOUT_SECONDS = 120.0  # to read what the writers left: seconds at most
 
-    def follow() -> None:
+
+def _follow(database_url: str, module: str, head: int, stop: Any, seen: Any) -> None:
+    """In a process of its own, as a projector reads in a worker: tails the log from ``head``
+    until ``stop`` is set and the log is read to its end, then sends the ids it saw."""
+    followed: list[int] = []
+    with bench_app(database_url, module, 1) as app:
         last = head
         while True:
             finished = stop.is_set()
             page = app.recorder.select_notifications(start=last + 1, limit=1000)
-            seen.update(n.id for n in page)
+            followed += [n.id for n in page]
             if page:
                 last = page[-1].id
             elif finished:
-                return
+                break
             else:
-                stop.wait(0.002)
+                stop.wait(FOLLOWER_POLL_SECONDS)
+    seen.put(followed)
 
-    thread = threading.Thread(target=follow, daemon=True)
-    thread.start()
+
+@contextmanager
+def _follower(database_url: str, module: str, head: int) -> Iterator[Callable[[], set[int]]]:
+    """Tails the notification log like a projector while the writers run, from ``head`` (read
+    before any writer starts), in another process, as the worker's projectors do: in the
+    writers' process it would take their interpreter's lock hundreds of times a second."""
+    context = multiprocessing.get_context("spawn")
+    stop, seen = context.Event(), context.Queue()
+    follower = context.Process(target=_follow, args=(database_url, module, head, stop, seen))
+    follower.start()
 
     def result() -> set[int]:
         stop.set()
-        thread.join()
-        return seen
+        try:  # before the join: the queue's feeder must finish first
+            followed = set(seen.get(timeout=FOLLOWER_TIMEOUT_SECONDS))
+        except queue.Empty:
+            code = follower.exitcode
+            raise RuntimeError(f"the follower (exit code {code}) sent nothing") from None
+        follower.join()
+        return followed
 
-    yield result
+    try:
+        yield result
+    finally:
+        if follower.is_alive():
+            follower.terminate()
+            follower.join()
 
 
 def measure_saves(
@@ -96,7 +117,7 @@ def measure_saves(
         head = app.recorder.max_notification_id() or 0
         if not follow:
             return WriteResult(run_writers(writers, seconds, lambda _: _save_new_order(app)), None)
-        with _follower(app, head) as seen:
+        with _follower(database_url, module, head) as seen:
             measurement = run_writers(writers, seconds, lambda _: _save_new_order(app))
             followed = seen()
         committed = {
