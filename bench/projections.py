@@ -26,6 +26,7 @@ from bench.rebuild import Rebuild, measure_reading, measure_rebuild, reading_of,
 from bench.report import write_json
 from bench.seed import seed_orders
 from bench.suite import Row
+from cli.heap import settle_heap
 from projections.registry import EVERY_VIEW, HOT_VIEWS
 from wiring.bootstrap import Tiffin, bootstrap
 
@@ -161,6 +162,7 @@ def run(args: argparse.Namespace, database_url: str, say: Say) -> list[Row]:
             seeded = seed_orders(tiffin, args.events, say, threads=args.seed_threads)
             rows = [_rate_row("s", "seed: orders, lifecycles", seeded.per_second, seeded.events)]
             rows[0].extra["orders"] = seeded.orders
+            settle_heap()  # as `tiffin projections rebuild` does once it has started
             rows += rebuild_rows(tiffin, names, say)
             rows += lag_rows(
                 tiffin, args.lag_projection, args.rate, args.lag_seconds, args.poll, say

@@ -11,6 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 
 from application.settings import Settings, load_settings
+from cli.heap import settle_heap
 from cli.output import print_table, progress_bar
 from projections.metrics import register_lag
 from projections.projector import Parked
@@ -68,6 +69,7 @@ def rebuild_view(arguments: argparse.Namespace) -> int:
         return refused
     with bootstrap(settings) as tiffin:
         live = projector(tiffin, tiffin.views(), name)
+        settle_heap()
         with progress_bar(f"rebuilding {name}", "positions") as advance:
             shadow = live_view(tiffin, tiffin.views(), name)
             rebuilt = rebuild(live.projection, live.leaders, shadow, advance, live.personal)

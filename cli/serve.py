@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from application.settings import Settings, load_settings
+from cli.heap import settle_heap
 from cli.logs import configure_logging
 from wiring.serving import serve
 
@@ -25,6 +26,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def _welcome(settings: Settings, cert: Path, generated: bool) -> None:
+    settle_heap()  # listening: the app and its platform are built
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     url = f"https://{host}:{settings.port}"
     where = (

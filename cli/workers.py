@@ -16,6 +16,7 @@ from prometheus_client import start_http_server
 
 from application.settings import ConfigurationError, load_settings
 from application.work import PARKED
+from cli.heap import settle_heap
 from cli.logs import configure_logging
 from cli.output import print_table
 from wiring.bootstrap import bootstrap
@@ -43,6 +44,7 @@ def run_worker(args: argparse.Namespace) -> int:
         if not settings.create_tables and not wait_until_migrated(tiffin, stopped, say):
             return 0
         runtime = tiffin.runtime(only)
+        settle_heap()
         if settings.worker_metrics_port is not None:  # this process's own counters
             start_http_server(settings.worker_metrics_port, addr=settings.host)
         print(
