@@ -132,8 +132,6 @@ class Runtime(RecordingEventReceiver[Any]):
         log_heads: LogHeads | None = None,
     ) -> None:
         self.components = list(components)
-        # Decided once: a runtime-checkable protocol's isinstance is slow for every pass.
-        self.following = {c.name: c for c in self.components if isinstance(c, Following)}
         self.leadership = leadership
         self.poll_seconds = poll_seconds
         self.wake_up = wake_up
@@ -166,9 +164,8 @@ class Runtime(RecordingEventReceiver[Any]):
             if health.resting_until > now or not self._leads(component.name):
                 continue
             try:
-                following = self.following.get(component.name)
-                if heads and following is not None:
-                    done += self._run_moved(following, heads)
+                if heads and isinstance(component, Following):
+                    done += self._run_moved(component, heads)
                 else:
                     done += component.run_once()
             except Exception as error:
