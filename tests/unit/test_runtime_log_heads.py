@@ -11,19 +11,16 @@ from application.runtime import ComponentFailed, Runtime
 
 
 class Everyone:
-    """Leadership that gives this process every component, and remembers what it gave up."""
-
-    def __init__(self) -> None:
-        self.let_go_of: list[str] = []
+    """Leadership that gives this process every component."""
 
     def holds(self, component: str) -> bool:
         return True
 
     def let_go(self, component: str) -> None:
-        self.let_go_of.append(component)
+        pass
 
     def release(self) -> None:
-        self.let_go_of.append("everything")
+        pass
 
 
 class Reader:
@@ -60,8 +57,8 @@ class Heads:
         return dict(self.heads)
 
 
-def runtime(components: list[Reader], heads: Heads, leadership: Everyone | None = None) -> Runtime:
-    return Runtime(components, leadership or Everyone(), log_heads=heads, give_up_seconds=3600)
+def runtime(components: list[Reader], heads: Heads) -> Runtime:
+    return Runtime(components, Everyone(), log_heads=heads, give_up_seconds=3600)
 
 
 def test_a_component_reads_only_the_logs_that_moved_since_it_read_them_through() -> None:
@@ -83,8 +80,7 @@ def test_a_component_reads_only_the_logs_that_moved_since_it_read_them_through()
 def test_a_failed_read_is_read_again_on_the_next_pass() -> None:
     heads = Heads(ordering=5)
     views = Reader("order_summary", ["ordering"])
-    leadership = Everyone()
-    worker = runtime([views], heads, leadership)
+    worker = runtime([views], heads)
     views.failing = True
     with pytest.raises(ComponentFailed):
         worker.run_until_idle()
@@ -94,7 +90,6 @@ def test_a_failed_read_is_read_again_on_the_next_pass() -> None:
     worker.run_once()
 
     assert views.asked == [["ordering"], ["ordering"]]
-    assert leadership.let_go_of == []  # one failure is retried, not handed over
 
 
 def test_a_log_without_a_known_head_is_always_read() -> None:
