@@ -95,10 +95,7 @@ def _image_url(url: str) -> str:
     url = url.strip()
     if not url:
         return ""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # brackets that make no IPv6 address
-        parts = urlsplit("")
+    parts = urlsplit(url)
     if len(url) > MAX_IMAGE_URL or parts.scheme != "https" or not parts.netloc or " " in url:
         raise InvalidMenuItem(f"an image URL is https://… of at most {MAX_IMAGE_URL} characters")
     return url

@@ -12,7 +12,6 @@ import pytest
 from domain.errors import (
     AmountMismatch,
     CurrencyMismatch,
-    InvalidMenuItem,
     InvalidMoney,
     InvalidPrepMinutes,
     InvalidPrice,
@@ -176,21 +175,3 @@ def test_a_refund_is_completed_only_for_the_amount_requested(off_by: int) -> Non
         payment.complete_refund(Money(10_000 + off_by), "RF1", SAGA)
     payment.complete_refund(Money(10_000), "RF1", SAGA)
     assert payment.refunds[0].gateway_ref == "RF1"
-
-
-@pytest.mark.parametrize(
-    "url",
-    ["https://[::1", "https://a]b", "http://img.example/a.jpg", "https://", "https:///a.jpg"],
-)
-def test_an_image_url_that_is_no_https_url_with_a_host_is_refused(url: str) -> None:
-    restaurant, _ = online_kitchen()
-    with pytest.raises(InvalidMenuItem, match="image URL"):
-        restaurant.add_menu_item(name="idli", price=Money(6_000), image_url=url, cause=OWNER)
-    assert len(restaurant.menu) == 1
-
-
-def test_an_https_image_url_is_kept_stripped() -> None:
-    restaurant, _ = online_kitchen()
-    url = " https://img.example/idli.jpg "
-    item = restaurant.add_menu_item(name="idli", price=Money(6_000), image_url=url, cause=OWNER)
-    assert item.image_url == url.strip()

