@@ -187,18 +187,6 @@ class Catalogue:
         kept = [r for r in found if radius_km is None or distance[r.id] <= radius_km]
         return sorted(kept, key=lambda r: distance[r.id])
 
-    def restaurant_ids_of(self, owner_ids: Sequence[str]) -> list[str]:
-        """The restaurants registered by the owner whose ids the view may hold are
-        ``owner_ids`` (``personal.lookups``)."""
-        marks = ", ".join("?" for _ in owner_ids)
-        with self.database.transaction() as run:
-            rows = run(
-                f"SELECT restaurant_id FROM {RESTAURANTS} WHERE owner_id IN ({marks})"  # noqa: S608
-                " ORDER BY restaurant_id",
-                list(owner_ids),
-            ).fetchall()
-        return [row[0] for row in rows]
-
     def restaurant(self, restaurant_id: UUID) -> CatalogueRestaurant | None:
         found = self._read("restaurant_id = ?", [str(restaurant_id)])
         return found[0] if found else None

@@ -45,20 +45,15 @@ def orders_page(
     limit: int,
     after: tuple[datetime, str] | None = None,
     customer_ids: Sequence[str] | None = None,
-    restaurant_ids: Sequence[str] | None = None,
     courier_id: str | None = None,
     status: str | None = None,
 ) -> OrderPage:
     """Orders placed (newest first) matching the filters, after the ``after`` row if given;
-    ``customer_ids`` are what the view may hold for one customer (``personal.lookups``),
-    ``restaurant_ids`` the restaurants whose orders may be listed (none: no orders)."""
-    if restaurant_ids is not None and not restaurant_ids:
-        return OrderPage([], None)
+    ``customer_ids`` are what the view may hold for one customer (``personal.lookups``)."""
     where, params = ["placed_at IS NOT NULL"], list[Any]()
-    for column, values in (("customer_id", customer_ids), ("restaurant_id", restaurant_ids)):
-        if values is not None:
-            where.append(f"{column} IN ({', '.join('?' for _ in values)})")
-            params += values
+    if customer_ids is not None:
+        where.append(f"customer_id IN ({', '.join('?' for _ in customer_ids)})")
+        params += customer_ids
     if courier_id is not None:
         where.append("courier_id = ?")
         params.append(courier_id)

@@ -29,7 +29,6 @@ class User:
     sub: str
     role: Role
     headers: dict[str, str] = field(repr=False)
-    restaurant_ids: frozenset[str] = frozenset()  # a restaurant owner's, where a test knows them
 
     @property
     def courier_id(self) -> str:

@@ -123,20 +123,16 @@ def judge(rule: Rule, label: str, user: User | None, expected: int, answer: Answ
 
 
 def foreign_items(user: User, items: Any) -> list[str]:
-    """A list a customer, courier or restaurant owner gets must hold only their own orders
-    (a restaurant owner's: their restaurants')."""
-    if not isinstance(items, list) or user.role not in PARTY_ROLES:
+    """A list a customer or courier gets must hold only their own orders."""
+    if not isinstance(items, list) or user.role not in (C, K):
         return []
-    owns = {
-        C: ("customer_id", {user.sub}),
-        K: ("courier_id", {user.courier_id}),
-        R: ("restaurant_id", user.restaurant_ids),
-    }
-    field_name, own = owns[user.role]
+    field_name, own = ("customer_id", user.sub) if user.role is C else ("courier_id", None)
+    if own is None:
+        own = user.courier_id
     return [
         f"another's order in the list: {item.get('id')}"
         for item in items
-        if isinstance(item, dict) and field_name in item and item[field_name] not in own
+        if isinstance(item, dict) and field_name in item and item[field_name] != own
     ]
 
 

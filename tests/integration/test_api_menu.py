@@ -1,6 +1,5 @@
-"""What restaurant owners do for themselves over HTTP: the menu, read by anyone, replaced by its
-owner in one change, each item's problems named by index, an item left out no longer orderable;
-and the orders of their own restaurants, listed."""
+"""A restaurant's menu over HTTP: read by anyone, replaced by its owner in one change, each
+item's problems named by index, and an item left out no longer orderable."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from domain.values import Role
-from tests.api_builders import Api, Kitchen, open_kitchen, order_body, place
+from tests.api_builders import Api, Kitchen, open_kitchen, order_body
 from tests.api_server import serving
 
 
@@ -116,37 +115,3 @@ def test_a_body_of_the_wrong_shape_is_a_422_naming_the_field(api: Api) -> None:
 def test_the_menu_of_no_restaurant_is_a_404(api: Api) -> None:
     customer = api.user(Role.CUSTOMER)
     api.expect(404, customer, "GET", "/v1/restaurants/00000000-0000-4000-8000-000000000001/menu")
-
-
-def test_a_restaurant_owner_lists_the_orders_of_their_restaurants_and_no_one_elses(
-    api: Api,
-) -> None:
-    owner = api.user(Role.RESTAURANT)
-    first, second = open_kitchen(api, owner, items=1), open_kitchen(api, owner, items=1)
-    elsewhere = open_kitchen(api, items=1)
-    customer = api.user(Role.CUSTOMER)
-    placed = [place(api, customer, kitchen) for kitchen in (first, second, elsewhere, first)]
-    newest_position = max(order["position"] for order in placed)
-
-    pages, cursor = [], None
-    while True:
-        query = {
-            "limit": 2,
-            "min_position": newest_position,
-            **({"cursor": cursor} if cursor else {}),
-        }
-        page = api.expect(200, owner, "GET", "/v1/orders", params=query)
-        pages.append(page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-
-    listed = [item["id"] for items in pages for item in items]
-    mine = [order["id"] for order in placed if order["restaurant_id"] != elsewhere.id]
-    assert listed == list(reversed(mine))  # newest first, two a page
-    others = api.expect(
-        200, elsewhere.owner, "GET", "/v1/orders", params={"min_position": newest_position}
-    )
-    assert [item["id"] for item in others["items"]] == [placed[2]["id"]]
-    stranger = api.user(Role.RESTAURANT)
-    assert api.expect(200, stranger, "GET", "/v1/orders")["items"] == []
