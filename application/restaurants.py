@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.system import Leader
 
 from application.base import TiffinApplication
 from application.results import Changed
-from domain.errors import InvalidMenu, InvalidMoney
-from domain.restaurant import MenuItem, MenuItemSpec, Restaurant
+from domain.errors import InvalidMoney
+from domain.restaurant import MenuItem, Restaurant
 from domain.values import Cause, Location, Money
 
 CACHED_RESTAURANTS = 10_000  # past this many, the cache starts again empty
@@ -84,39 +82,52 @@ class Restaurants(TiffinApplication, Leader[UUID]):
         return Changed(restaurant, self.commit(restaurant))
 
     def add_menu_item(
-        self, restaurant_id: UUID, *, name: str, price: Money, cause: Cause, **details: Any
+        self,
+        restaurant_id: UUID,
+        *,
+        name: str,
+        price: Money,
+        cause: Cause,
+        description: str = "",
+        category: str = "",
+        available: bool = True,
     ) -> Changed[MenuItem]:
-        """``details``: MenuItemSpec's other fields (description, category, available,
-        prep_minutes, dietary, sort_order, image_url)."""
         self._check_price(price)
         restaurant = self.load(Restaurant, restaurant_id)
-        item = restaurant.add_menu_item(name=name, price=price, cause=cause, **details)
+        item = restaurant.add_menu_item(
+            name=name,
+            price=price,
+            description=description,
+            category=category,
+            available=available,
+            cause=cause,
+        )
         return Changed(item, self.commit(restaurant))
 
     def change_menu_item(
-        self, restaurant_id: UUID, item_id: UUID, *, cause: Cause, **changes: Any
+        self,
+        restaurant_id: UUID,
+        item_id: UUID,
+        *,
+        cause: Cause,
+        name: str | None = None,
+        description: str | None = None,
+        price: Money | None = None,
+        category: str | None = None,
+        available: bool | None = None,
     ) -> Changed[MenuItem]:
-        """``changes``: MenuItemSpec's fields to change (None: left as it is)."""
-        self._check_price(changes.get("price"))
+        self._check_price(price)
         restaurant = self.load(Restaurant, restaurant_id)
-        item = restaurant.change_menu_item(item_id, cause=cause, **changes)
+        item = restaurant.change_menu_item(
+            item_id,
+            name=name,
+            description=description,
+            price=price,
+            category=category,
+            available=available,
+            cause=cause,
+        )
         return Changed(item, self.commit(restaurant))
-
-    def replace_menu(
-        self, restaurant_id: UUID, specs: Sequence[MenuItemSpec], cause: Cause
-    ) -> Changed[tuple[MenuItem, ...]]:
-        """The menu becomes exactly these items, saved as one change (see
-        ``Restaurant.replace_menu``); prices over TIFFIN_MAX_ITEM_PRICE are named per item."""
-        too_dear = [
-            (index, f"price: at most {self.max_price} per item, got {spec.price}")
-            for index, spec in enumerate(specs)
-            if self.max_price is not None and spec.price > self.max_price
-        ]
-        if too_dear:
-            raise InvalidMenu(too_dear)
-        restaurant = self.load(Restaurant, restaurant_id)
-        items = restaurant.replace_menu(specs, cause)
-        return Changed(items, self.commit(restaurant))
 
     def remove_menu_item(
         self, restaurant_id: UUID, item_id: UUID, cause: Cause

@@ -105,18 +105,3 @@ class CourierBusy(StateConflict):
 
 class CourierOffShift(StateConflict):
     pass
-
-
-class InvalidMenuItem(InvalidCommand):
-    pass
-
-
-class InvalidMenu(InvalidCommand):
-    """A menu replacement refused: ``problems`` holds (index of the item, why) for each item
-    that breaks a rule; nothing of the menu changed."""
-
-    def __init__(self, problems: list[tuple[int, str]]) -> None:
-        self.problems = problems
-        where = ", ".join(f"item {index}: {why}" for index, why in problems[:5])
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        super().__init__(f"the menu was not replaced: {where}{more}")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
@@ -13,18 +12,13 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import (
     EmptyOrder,
     IllegalTransition,
-    InvalidCommand,
-    InvalidMenu,
-    InvalidMenuItem,
+    InvalidPrice,
     InvalidQuantity,
     MenuItemUnavailable,
     RestaurantOffline,
     UnknownMenuItem,
 )
-from domain.menu import MAX_MENU_ITEMS, MenuItem, MenuItemSpec, checked_item
 from domain.values import Cause, Location, Money, require_text
-
-__all__ = ["LineRequest", "MenuItem", "MenuItemSpec", "OrderLine", "Restaurant"]
 
 MIN_QUANTITY, MAX_QUANTITY = 1, 50
 MAX_LINES = 100
@@ -34,6 +28,16 @@ class RestaurantStatus(StrEnum):
     REGISTERED = "registered"
     ONLINE = "online"
     OFFLINE = "offline"
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    id: UUID
+    name: str
+    description: str
+    price: Money
+    category: str
+    available: bool
 
 
 @dataclass(frozen=True)
@@ -60,14 +64,10 @@ class OrderLine:
         return self.unit_price.times(self.quantity)
 
 
-SPEC_FIELDS = tuple(field.name for field in fields(MenuItemSpec) if field.name != "id")
-
-
-def _spec_of(item: MenuItem, **changes: Any) -> MenuItemSpec:
-    """The item's fields as a spec, with these changes (None: unchanged)."""
-    current = {name: getattr(item, name) for name in SPEC_FIELDS}
-    given = {name: value for name, value in changes.items() if value is not None}
-    return MenuItemSpec(**{**current, **given}, id=item.id)
+def _checked_price(price: Money) -> Money:
+    if not price.is_positive():
+        raise InvalidPrice(f"a price must be more than zero, got {price}")
+    return price
 
 
 class Restaurant(Aggregate):
@@ -136,10 +136,24 @@ class Restaurant(Aggregate):
     def _went_offline(self, cause: Cause) -> None:
         self.status = RestaurantStatus.OFFLINE
 
-    def add_menu_item(self, *, name: str, price: Money, cause: Cause, **details: Any) -> MenuItem:
-        """A new item; ``details`` are MenuItemSpec's other fields (description, category,
-        available, prep_minutes, dietary, sort_order, image_url)."""
-        item = checked_item(uuid4(), MenuItemSpec(name=name, price=price, **details))
+    def add_menu_item(
+        self,
+        *,
+        name: str,
+        price: Money,
+        cause: Cause,
+        description: str = "",
+        category: str = "",
+        available: bool = True,
+    ) -> MenuItem:
+        item = MenuItem(
+            id=uuid4(),
+            name=require_text(name, "item name"),
+            description=description.strip(),
+            price=_checked_price(price),
+            category=category.strip(),
+            available=bool(available),
+        )
         self._menu_item_added(item=item, cause=cause)
         return item
 
@@ -147,46 +161,29 @@ class Restaurant(Aggregate):
     def _menu_item_added(self, item: MenuItem, cause: Cause) -> None:
         self.menu[item.id] = item
 
-    def change_menu_item(self, item_id: UUID, *, cause: Cause, **changes: Any) -> MenuItem:
-        """The item with these of MenuItemSpec's fields changed (None: left as it is)."""
+    def change_menu_item(
+        self,
+        item_id: UUID,
+        *,
+        cause: Cause,
+        name: str | None = None,
+        description: str | None = None,
+        price: Money | None = None,
+        category: str | None = None,
+        available: bool | None = None,
+    ) -> MenuItem:
         current = self.menu_item(item_id)
-        item = checked_item(item_id, _spec_of(current, **changes))
+        item = replace(
+            current,
+            name=current.name if name is None else require_text(name, "item name"),
+            description=current.description if description is None else description.strip(),
+            price=current.price if price is None else _checked_price(price),
+            category=current.category if category is None else category.strip(),
+            available=current.available if available is None else bool(available),
+        )
         if item != current:
             self._menu_item_changed(item=item, cause=cause)
         return item
-
-    def replace_menu(self, specs: Sequence[MenuItemSpec], cause: Cause) -> tuple[MenuItem, ...]:
-        """The menu becomes exactly these items, in one change: those naming an item of the
-        menu change it, the others are added, and items left out are removed. If any item
-        breaks a rule, InvalidMenu names each one and nothing changes."""
-        if len(specs) > MAX_MENU_ITEMS:
-            raise InvalidMenu([(MAX_MENU_ITEMS, f"a menu has at most {MAX_MENU_ITEMS} items")])
-        items, problems, kept = [], [], set[UUID]()
-        for index, spec in enumerate(specs):
-            try:
-                items.append(checked_item(self._kept_id(spec, kept), spec))
-            except InvalidCommand as refusal:
-                problems.append((index, str(refusal)))
-        if problems:
-            raise InvalidMenu(problems)
-        for item_id in [item_id for item_id in self.menu if item_id not in kept]:
-            self._menu_item_removed(item_id=item_id, cause=cause)
-        for item in items:
-            if item.id not in self.menu:
-                self._menu_item_added(item=item, cause=cause)
-            elif item != self.menu[item.id]:
-                self._menu_item_changed(item=item, cause=cause)
-        return tuple(items)
-
-    def _kept_id(self, spec: MenuItemSpec, kept: set[UUID]) -> UUID:
-        """The id the spec's item will have: one of the menu's (each named once), or new."""
-        if spec.id is None:
-            return uuid4()
-        self.menu_item(spec.id)
-        if spec.id in kept:
-            raise InvalidMenuItem(f"menu item {spec.id} is listed twice")
-        kept.add(spec.id)
-        return spec.id
 
     @event("MenuItemChanged")
     def _menu_item_changed(self, item: MenuItem, cause: Cause) -> None:

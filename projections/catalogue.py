@@ -31,16 +31,7 @@ TABLES = (
     f"CREATE TABLE IF NOT EXISTS {ITEMS} (restaurant_id TEXT NOT NULL, item_id TEXT NOT NULL,"
     " name TEXT NOT NULL, description TEXT NOT NULL, category TEXT NOT NULL,"
     " price_minor BIGINT NOT NULL, currency TEXT NOT NULL, available BOOLEAN NOT NULL,"
-    " prep_minutes INTEGER NOT NULL DEFAULT 15, dietary TEXT NOT NULL DEFAULT '',"
-    " sort_order INTEGER NOT NULL DEFAULT 0, image_url TEXT NOT NULL DEFAULT '',"
     " PRIMARY KEY (restaurant_id, item_id))",
-)
-# Added to catalogue_menu_items by schema version 3 (wiring.migrate), with their defaults.
-ITEM_DETAILS = (
-    ("prep_minutes", "INTEGER NOT NULL DEFAULT 15"),
-    ("dietary", "TEXT NOT NULL DEFAULT ''"),
-    ("sort_order", "INTEGER NOT NULL DEFAULT 0"),
-    ("image_url", "TEXT NOT NULL DEFAULT ''"),
 )
 
 
@@ -83,10 +74,6 @@ def _item_set(run: Run, event: Any) -> None:
         price_minor=item.price.minor,
         currency=item.price.currency,
         available=item.available,
-        prep_minutes=item.prep_minutes,
-        dietary=",".join(item.dietary),  # sorted tags, none with a comma
-        sort_order=item.sort_order,
-        image_url=item.image_url,
     )
     _restaurant(run, event)
 
@@ -124,10 +111,6 @@ class CatalogueItem:
     category: str
     price: Money
     available: bool
-    prep_minutes: int
-    dietary: tuple[str, ...]
-    sort_order: int
-    image_url: str
 
 
 @dataclass(frozen=True)
@@ -153,10 +136,7 @@ class Problem:
 
 
 PROFILE = "restaurant_id, owner_id, name, cuisine, address, lat, lng, opening_hours, online"
-MENU = (
-    "restaurant_id, item_id, name, description, category, price_minor, currency, available,"
-    " prep_minutes, dietary, sort_order, image_url"
-)
+MENU = "restaurant_id, item_id, name, description, category, price_minor, currency, available"
 
 
 class Catalogue:
@@ -234,29 +214,17 @@ class Catalogue:
             items = run(
                 f"SELECT {MENU} FROM {ITEMS} WHERE restaurant_id IN"  # noqa: S608 (ours)
                 f" (SELECT restaurant_id FROM {RESTAURANTS} WHERE {where})"
-                " ORDER BY category, sort_order, name, item_id",
+                " ORDER BY category, name, item_id",
                 params,
             ).fetchall()
         menus: dict[str, list[CatalogueItem]] = {}
-        for restaurant_id, *item in items:
-            menus.setdefault(restaurant_id, []).append(_item(item))
+        for restaurant_id, item_id, name, description, category, minor, currency, ok in items:
+            menus.setdefault(restaurant_id, []).append(
+                CatalogueItem(
+                    UUID(item_id), name, description, category, Money(minor, currency), bool(ok)
+                )
+            )
         return [_profile(row, tuple(menus.get(row[0], ()))) for row in profiles]
-
-
-def _item(row: Sequence[Any]) -> CatalogueItem:
-    item_id, name, description, category, minor, currency, ok, prep, dietary, order, url = row
-    return CatalogueItem(
-        id=UUID(item_id),
-        name=name,
-        description=description,
-        category=category,
-        price=Money(minor, currency),
-        available=bool(ok),
-        prep_minutes=prep,
-        dietary=tuple(dietary.split(",")) if dietary else (),
-        sort_order=order,
-        image_url=url,
-    )
 
 
 def _profile(row: Sequence[Any], menu: tuple[CatalogueItem, ...]) -> CatalogueRestaurant:

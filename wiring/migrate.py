@@ -24,7 +24,6 @@ from api.dependencies import ProbeFailed
 from api.idempotency import CLAIMED_AT
 from api.idempotency import DDL as IDEMPOTENCY_DDL
 from api.idempotency import TABLE as IDEMPOTENCY_TABLE
-from projections.catalogue import ITEM_DETAILS, ITEMS
 from wiring.workers import views_database
 
 if TYPE_CHECKING:
@@ -52,21 +51,9 @@ def _claims_expire(tiffin: Tiffin) -> None:
         answers.close()
 
 
-def _menu_item_details(tiffin: Tiffin) -> None:
-    """The catalogue's menu items get their preparation time, dietary tags, order in their
-    category and image (items of earlier releases take the defaults their events imply)."""
-    views = views_database(tiffin.settings)
-    try:
-        for column, definition in ITEM_DETAILS:
-            add_column(views, ITEMS, column, definition)
-    finally:
-        views.close()
-
-
 UPGRADES = (
     Upgrade(1, "every table of the first versioned release", _nothing_more),
     Upgrade(2, "idempotency claims expire (tiffin_api_idempotency.claimed_at)", _claims_expire),
-    Upgrade(3, "menu items' details (catalogue_menu_items.prep_minutes, ...)", _menu_item_details),
 )
 SCHEMA_VERSION = UPGRADES[-1].version
 

@@ -27,23 +27,19 @@ from api.dependencies import (
 from api.problems import ApiProblem
 from api.schemas.common import OrderingPosition, Page, RestaurantsPosition
 from api.schemas.restaurants import (
-    MenuIn,
     MenuItemChange,
     MenuItemCreate,
     MenuItemPublic,
-    MenuOut,
     RestaurantCreate,
     RestaurantPublic,
     RestaurantStatus,
     item_out,
     restaurant_out,
 )
-from api.view_reads import ViewReads
 from application.identity import Identity
-from application.restaurants import Restaurants
-from domain.errors import InvalidMenu, UnknownMenuItem
+from domain.errors import UnknownMenuItem
 from domain.values import Location, Role
-from projections.catalogue import Catalogue, CatalogueRestaurant
+from projections.catalogue import CatalogueRestaurant
 from projections.personal import lookups
 from projections.restaurant_queue import open_orders
 
@@ -143,23 +139,11 @@ async def get_restaurant(
     personal: PersonalData,
     min_position: RestaurantsPosition = None,
 ) -> Any:
-    found = await _catalogued(restaurant_id, restaurants, catalogue, views, min_position)
-    return _listed(found, caller, lookups(personal, caller.subject))
-
-
-async def _catalogued(
-    restaurant_id: UUID,
-    restaurants: Restaurants,
-    catalogue: Catalogue,
-    views: ViewReads,
-    min_position: int | None,
-) -> CatalogueRestaurant:
-    """The restaurant as the catalogue has it, once it holds ``min_position``; else 404."""
     await views.wait("catalogue", restaurants, min_position)
     found = await run_in_threadpool(catalogue.restaurant, restaurant_id)
     if found is None:
         raise ApiProblem(404, f"no restaurant with id {restaurant_id}")
-    return found
+    return _listed(found, caller, lookups(personal, caller.subject))
 
 
 @router.put("/{restaurant_id}/status", response_model=RestaurantPublic)
@@ -201,8 +185,10 @@ def add_menu_item(
             restaurant_id,
             name=body.name,
             price=body.price.value(),
+            description=body.description,
+            category=body.category,
+            available=body.available,
             cause=cause_of(caller, request),
-            **body.details(),
         )
         return 201, {**item_out(changed.value), "position": changed.position}
 
@@ -224,8 +210,6 @@ def change_menu_item(
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     if "price" in changes:
         changes["price"] = body.price.value() if body.price else None
-    if body.dietary is not None:
-        changes["dietary"] = tuple(str(tag) for tag in body.dietary)
 
     def change() -> tuple[int, dict[str, Any]]:
         _require_owner(owners, caller, restaurant_id)
@@ -237,55 +221,6 @@ def change_menu_item(
         return 200, {**item_out(changed.value), "position": changed.position}
 
     return once(caller.subject, body.model_dump(mode="json", exclude_unset=True), change)
-
-
-@router.get("/{restaurant_id}/menu", response_model=MenuOut)
-async def get_menu(
-    restaurant_id: UUID,
-    caller: Caller,
-    restaurants: RestaurantsApp,
-    catalogue: CatalogueView,
-    views: Views,
-    min_position: RestaurantsPosition = None,
-) -> Any:
-    """The menu from the catalogue: by category, then each item's sort order, then name."""
-    found = await _catalogued(restaurant_id, restaurants, catalogue, views, min_position)
-    return {"restaurant_id": restaurant_id, "items": [item_out(item) for item in found.menu]}
-
-
-@router.put("/{restaurant_id}/menu", response_model=MenuOut)
-def replace_menu(
-    restaurant_id: UUID,
-    body: MenuIn,
-    caller: Owner,
-    request: Request,
-    restaurants: RestaurantsApp,
-    owners: Owners,
-    once: Once,
-) -> Any:
-    """The menu becomes exactly these items, in one change: an item with the ``id`` of one on
-    the menu changes it, one without is added, and items left out are removed. If any item
-    cannot be, nothing changes and the 422 names each (``errors[].loc``: its index)."""
-    specs = [item.spec() for item in body.items]
-
-    def replace() -> tuple[int, dict[str, Any]]:
-        _require_owner(owners, caller, restaurant_id)
-        cause = cause_of(caller, request)
-        try:
-            changed = retrying_conflicts(
-                lambda: restaurants.replace_menu(restaurant_id, specs, cause)
-            )
-        except InvalidMenu as refusal:
-            errors = [{"loc": ["body", "items", i], "msg": why} for i, why in refusal.problems]
-            raise ApiProblem(422, str(refusal), errors=errors) from None
-        items = sorted(changed.value, key=lambda item: (item.category, item.sort_order, item.name))
-        return 200, {
-            "restaurant_id": restaurant_id,
-            "items": [item_out(item) for item in items],
-            "position": changed.position,
-        }
-
-    return once(caller.subject, body.model_dump(mode="json"), replace)
 
 
 @contextmanager

@@ -80,12 +80,6 @@ def _json_integer(value: Any) -> Any:
 WholeNumber = Annotated[int, BeforeValidator(_json_integer), PydanticStrict()]
 
 
-def whole_number_in(low: int, high: int) -> Any:
-    """A WholeNumber from ``low`` to ``high``, the bounds in the JSON schema too (also where
-    it is optional: bounds given after the validator would not reach the schema there)."""
-    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_json_integer), PydanticStrict()]
-
-
 class LocationIn(Strict):
     lat: Coordinate = Field(ge=-90, le=90, allow_inf_nan=False)
     lng: Coordinate = Field(ge=-180, le=180, allow_inf_nan=False)

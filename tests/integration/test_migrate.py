@@ -122,21 +122,6 @@ def test_a_database_ahead_of_this_release_is_left_as_it_is(
         assert schema_report(tiffin) == ahead
 
 
-def migrated_by_the_release_at(
-    version: int,
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """``tiffin migrate`` as the release whose schema was ``version`` ran it."""
-    monkeypatch.setattr(migrations, "UPGRADES", migrations.UPGRADES[:version])
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", version)
-    assert main(["migrate"]) == 0
-    monkeypatch.undo()
-    environment(settings, monkeypatch)
-    capsys.readouterr()
-
-
 OLD_IDEMPOTENCY_TABLE = (  # as schema version 1 made it
     "CREATE TABLE tiffin_api_idempotency (subject TEXT NOT NULL, route TEXT NOT NULL,"
     " idempotency_key TEXT NOT NULL, fingerprint TEXT NOT NULL, status INTEGER,"
@@ -156,7 +141,12 @@ def test_version_2_gives_an_old_idempotency_table_its_claim_times(
             ("someone", "POST /v1/restaurants", "k1", "f", 201, "{}"),
         )
     answers.close()
-    migrated_by_the_release_at(1, settings, monkeypatch, capsys)
+    monkeypatch.setattr(migrations, "UPGRADES", migrations.UPGRADES[:1])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 1)
+    assert main(["migrate"]) == 0  # what the release before did
+    monkeypatch.undo()
+    environment(settings, monkeypatch)
+    capsys.readouterr()
 
     assert main(["migrate"]) == 0
 
@@ -168,41 +158,3 @@ def test_version_2_gives_an_old_idempotency_table_its_claim_times(
             assert [tuple(row) for row in rows] == [("k1", 201, None)], "the answer kept"
     finally:
         answers.close()
-
-
-OLD_MENU_ITEMS = (
-    "CREATE TABLE catalogue_menu_items (restaurant_id TEXT NOT NULL, item_id TEXT NOT NULL,"
-    " name TEXT NOT NULL, description TEXT NOT NULL, category TEXT NOT NULL,"
-    " price_minor BIGINT NOT NULL, currency TEXT NOT NULL, available BOOLEAN NOT NULL,"
-    " PRIMARY KEY (restaurant_id, item_id))"
-)
-
-
-def test_version_3_gives_old_menu_items_their_details_with_the_defaults(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    environment(settings, monkeypatch)
-    views = views_database(settings)
-    with views.transaction() as run:
-        run(OLD_MENU_ITEMS, ())  # as releases before version 3 made it
-        run(
-            "INSERT INTO catalogue_menu_items VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            ("r1", "i1", "Masala dosa", "", "dosa", 12000, "INR", True),
-        )
-    views.close()
-    migrated_by_the_release_at(2, settings, monkeypatch, capsys)
-
-    assert main(["migrate"]) == 0
-
-    assert "upgrading to version 3: menu items' details" in capsys.readouterr().out
-    views = views_database(settings)
-    try:
-        with views.transaction() as run:
-            rows = run(
-                "SELECT name, prep_minutes, dietary, sort_order, image_url"
-                " FROM catalogue_menu_items",
-                (),
-            )
-            assert [tuple(row) for row in rows] == [("Masala dosa", 15, "", 0, "")]
-    finally:
-        views.close()

@@ -46,7 +46,6 @@ from application.errors import NotFound
 from application.runtime import Component, Runtime
 from application.settings import load_settings
 from domain.errors import DomainError
-from domain.menu import MenuItemSpec
 from domain.order import OrderStatus
 from domain.payment import payment_id_for
 from domain.restaurant import LineRequest
@@ -179,10 +178,6 @@ def catalogue(events: list[Any]) -> dict[str, Table]:
                 "price_minor": item.price.minor,
                 "currency": item.price.currency,
                 "available": item.available,
-                "prep_minutes": item.prep_minutes,
-                "dietary": ",".join(item.dietary),
-                "sort_order": item.sort_order,
-                "image_url": item.image_url,
             }
     return {"catalogue_restaurants": restaurants, "catalogue_menu_items": items}
 
@@ -587,7 +582,7 @@ class ViewsMachine(RuleBasedStateMachine):
 
     @rule(
         restaurant_id=restaurants,
-        change=st.sampled_from(("add", "change", "remove", "replace")),
+        change=st.sampled_from(("add", "change", "remove")),
         pick=st.integers(0, 9),
         rupees=st.none() | st.integers(1, 500),
         available=st.none() | st.booleans(),
@@ -600,8 +595,7 @@ class ViewsMachine(RuleBasedStateMachine):
         rupees: int | None,
         available: bool | None,
     ) -> None:
-        """An item is added, changed (price, availability, or both) or removed, or the whole
-        menu replaced (the first item kept and changed, the rest dropped, one added)."""
+        """An item is added, changed (price, availability, or both) or removed."""
         restaurants, owner = self.tiffin.restaurants, self.owners[restaurant_id]
         price = None if rupees is None else Money.parse(rupees)
         menu = list(restaurants.get_restaurant(restaurant_id).menu)
@@ -612,16 +606,8 @@ class ViewsMachine(RuleBasedStateMachine):
                 price=price or Money.parse("99.00"),
                 category=("", "mains", "drinks")[pick % 3],
                 available=available is not False,
-                prep_minutes=5 + pick,
-                dietary=(("veg", "jain"), (), ("contains_nuts",))[pick % 3],
                 cause=owner,
             )
-        elif change == "replace":
-            kept = MenuItemSpec(
-                id=menu[0], name="Thali", price=price or Money.parse("180.00"), sort_order=pick
-            )
-            new = MenuItemSpec(name=f"Dish {uuid4().hex[:4]}", price=Money.parse("60.00"))
-            restaurants.replace_menu(restaurant_id, [kept, new], owner)
         elif change == "change":
             item_id = menu[pick % len(menu)]
             restaurants.change_menu_item(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from uuid import UUID
 
 from hypothesis import settings
@@ -13,7 +13,6 @@ from domain.errors import (
     DomainError,
     EmptyOrder,
     IllegalTransition,
-    InvalidMenu,
     InvalidPrice,
     InvalidQuantity,
     InvalidText,
@@ -21,8 +20,7 @@ from domain.errors import (
     RestaurantOffline,
     UnknownMenuItem,
 )
-from domain.menu import DIETARY_TAGS
-from domain.restaurant import LineRequest, MenuItemSpec, Restaurant
+from domain.restaurant import LineRequest, Restaurant
 from domain.values import Location, Money, Role
 from tests.unit.domain.aggregate_machine import TEXTS, AggregateMachine, cause, is_blank, mostly
 
@@ -42,22 +40,6 @@ class ExpectedItem:
     price: Money
     category: str
     available: bool
-    prep_minutes: int = 15
-    dietary: tuple[str, ...] = ()
-    sort_order: int = 0
-    image_url: str = ""
-
-
-PREP_MINUTES = mostly(st.integers(min_value=1, max_value=240), st.sampled_from([0, 241]))
-DIETARY = mostly(
-    st.lists(st.sampled_from(sorted(DIETARY_TAGS)), max_size=3).map(tuple),
-    st.just(("veg", "carnivore")),
-)
-IMAGE_URLS = mostly(
-    st.sampled_from(["", "https://img.example/dosa.jpg", " https://cdn.example/a.png "]),
-    st.sampled_from(["http://img.example/dosa.jpg", "https://", "ftp://x/y"]),
-)
-SORT_ORDERS = mostly(st.integers(min_value=0, max_value=10_000), st.just(-1))
 
 
 class RestaurantMachine(AggregateMachine):
@@ -158,13 +140,12 @@ class RestaurantMachine(AggregateMachine):
         changed = None
         if not refusals:
             current = self.menu[item_id]
-            changed = replace(
-                current,
-                name=current.name if name is None else name.strip(),
-                description=current.description if description is None else description.strip(),
-                price=current.price if price is None else Money(price),
-                category=current.category if category is None else category.strip(),
-                available=current.available if available is None else available,
+            changed = ExpectedItem(
+                current.name if name is None else name.strip(),
+                current.description if description is None else description.strip(),
+                current.price if price is None else Money(price),
+                current.category if category is None else category.strip(),
+                current.available if available is None else available,
             )
         # Changing an item to what it already is records nothing.
         events = [] if changed is None or changed == self.menu[item_id] else ["MenuItemChanged"]
@@ -194,44 +175,6 @@ class RestaurantMachine(AggregateMachine):
         if not refusals:
             del self.menu[item_id]
             self.removed.append(item_id)
-
-    @rule(data=st.data(), size=st.integers(min_value=0, max_value=4))
-    def replace_menu(self, data: st.DataObject, size: int) -> None:
-        specs, problems, kept = [], [], set()
-        for index in range(size):
-            named = data.draw(st.none() | st.just(self.any_item_id(data)))
-            spec = MenuItemSpec(
-                id=named,
-                name=data.draw(TEXTS),
-                price=Money(data.draw(PRICES)),
-                description=data.draw(st.text(max_size=8)),
-                category=data.draw(st.text(max_size=8)),
-                available=data.draw(AVAILABILITY),
-                prep_minutes=data.draw(PREP_MINUTES),
-                dietary=data.draw(DIETARY),
-                sort_order=data.draw(SORT_ORDERS),
-                image_url=data.draw(IMAGE_URLS),
-            )
-            specs.append(spec)
-            unknown = named is not None and (named not in self.menu or named in kept)
-            if named is not None:
-                kept.add(named)
-            if unknown or not _valid(spec):
-                problems.append(index)
-        if problems:
-            self.attempt([InvalidMenu], lambda: self.aggregate.replace_menu(specs, OWNER))
-            return
-        removed = [item_id for item_id in self.menu if item_id not in kept]
-        events = ["MenuItemRemoved"] * len(removed)
-        for spec in specs:
-            if spec.id is None:
-                events.append("MenuItemAdded")
-            elif _expected(spec) != self.menu[spec.id]:
-                events.append("MenuItemChanged")
-        items = self.attempt([], lambda: self.aggregate.replace_menu(specs, OWNER), *events)
-        assert items is not None
-        self.menu = {item.id: _expected(spec) for item, spec in zip(items, specs, strict=True)}
-        self.removed.extend(removed)
 
     @rule(data=st.data(), size=st.integers(min_value=0, max_value=4))
     def price_order(self, data: st.DataObject, size: int) -> None:
@@ -288,46 +231,12 @@ class RestaurantMachine(AggregateMachine):
         assert restaurant.online is (self.status == "online")
         actual = {
             item_id: ExpectedItem(
-                item.name,
-                item.description,
-                item.price,
-                item.category,
-                item.available,
-                item.prep_minutes,
-                item.dietary,
-                item.sort_order,
-                item.image_url,
+                item.name, item.description, item.price, item.category, item.available
             )
             for item_id, item in restaurant.menu.items()
         }
         assert actual == self.menu
         assert all(item.id == item_id for item_id, item in restaurant.menu.items())
-
-
-def _valid(spec: MenuItemSpec) -> bool:
-    url = spec.image_url.strip()
-    return (
-        not is_blank(spec.name)
-        and spec.price.minor > 0
-        and 1 <= spec.prep_minutes <= 240
-        and set(spec.dietary) <= DIETARY_TAGS
-        and 0 <= spec.sort_order <= 10_000
-        and (not url or (url.startswith("https://") and len(url) > len("https://")))
-    )
-
-
-def _expected(spec: MenuItemSpec) -> ExpectedItem:
-    return ExpectedItem(
-        spec.name.strip(),
-        spec.description.strip(),
-        spec.price,
-        spec.category.strip(),
-        spec.available,
-        spec.prep_minutes,
-        tuple(sorted(set(spec.dietary))),
-        spec.sort_order,
-        spec.image_url.strip(),
-    )
 
 
 TestRestaurantStateMachine = RestaurantMachine.TestCase
