@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -12,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.access import require_visible
 from api.auth import allow
-from api.dependencies import Config, OrderingApp, Owners, PaymentsApp, Webhooks
+from api.dependencies import OrderingApp, Owners, PaymentsApp, Webhooks
 from api.problems import ApiProblem, unauthorized, unavailable
 from api.schemas.common import MoneyOut, money_out
 from application.errors import NotFound
@@ -41,7 +40,6 @@ class PaymentPublic(BaseModel):
     upi_uri: str
     gateway_ref: str | None
     refunds: list[RefundOut]
-    expires_at: datetime  # unpaid by then, it expires and its order is cancelled
 
 
 class WebhookAnswer(BaseModel):
@@ -56,7 +54,6 @@ def get_payment(
     ordering: OrderingApp,
     owners: Owners,
     webhooks: Webhooks,
-    config: Config,
 ) -> Any:
     try:
         payment = payments.load(Payment, payment_id)
@@ -66,12 +63,10 @@ def get_payment(
         payment = payments.load(Payment, payment_id)  # still none: no order has it
     order = ordering.get_order(payment.order_id)
     require_visible(caller, order, owners, hidden=f"no payment with id {payment_id}")
-    expiry = timedelta(seconds=config.payment_expiry_seconds)
-    return payment_document(payment, payments.history(payment_id), expiry)
+    return payment_document(payment, payments.history(payment_id))
 
 
-def payment_document(payment: Payment, history: list[Any], expiry: timedelta) -> dict[str, Any]:
-    """``expiry``: how long after it was requested an unpaid payment expires."""
+def payment_document(payment: Payment, history: list[Any]) -> dict[str, Any]:
     asked = next((e.timestamp for e in history if type(e).__name__ == "RefundRequested"), None)
     done = next((e.timestamp for e in history if type(e).__name__ == "Refunded"), None)
     return {
@@ -91,7 +86,6 @@ def payment_document(payment: Payment, history: list[Any], expiry: timedelta) ->
             }
             for refund in payment.refunds
         ],
-        "expires_at": payment.created_on + expiry,
     }
 
 
